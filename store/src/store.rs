@@ -1,0 +1,476 @@
+//! The [`Store`]: paths, commits and branches over any backend.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::backend::memory::{MemoryObjects, MemoryRefs};
+use crate::backend::{LockGuard, ObjectStore, RefStore, validate_ref_name};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::object::{Commit, Entry, EntryKind, Node, Object, encode_blob, validate_name};
+use crate::tree::{EntryValue, PathNames};
+use crate::watch::Watcher;
+
+/// The default branch.
+pub const MAIN: &str = "main";
+
+/// Typed access to a backend's objects: decode on read, encode and hash on write.
+#[derive(Clone)]
+pub(crate) struct Objects(pub(crate) Arc<dyn ObjectStore>);
+
+impl Objects {
+    /// Reads and decodes an object; a missing one is an error.
+    pub(crate) fn object(&self, hash: &Hash) -> Result<Object> {
+        let bytes = self.0.read(hash)?.ok_or(Error::Missing(*hash))?;
+        Object::decode(&bytes).map_err(|e| Error::Corrupt {
+            hash: *hash,
+            detail: e.to_string(),
+        })
+    }
+
+    pub(crate) fn write_node(&self, node: Node) -> Result<Hash> {
+        self.write_canonical(&Object::Node(node).encode())
+    }
+
+    pub(crate) fn write_blob(&self, bytes: &[u8]) -> Result<Hash> {
+        self.write_canonical(&encode_blob(bytes))
+    }
+
+    fn write_canonical(&self, canonical: &[u8]) -> Result<Hash> {
+        let hash = Hash::of(canonical);
+        self.0.write(&hash, canonical)?;
+        Ok(hash)
+    }
+
+    pub(crate) fn commit(&self, hash: &Hash) -> Result<Commit> {
+        match self.object(hash)? {
+            Object::Commit(c) => Ok(c),
+            other => Err(Error::Corrupt {
+                hash: *hash,
+                detail: format!("expected a commit, found a {:?}", other.kind()),
+            }),
+        }
+    }
+
+    pub(crate) fn blob(&self, hash: &Hash) -> Result<Vec<u8>> {
+        let mut bytes = self.0.read(hash)?.ok_or(Error::Missing(*hash))?;
+        if bytes.first() != Some(&(crate::ObjectKind::Blob as u8)) {
+            return Err(Error::Corrupt {
+                hash: *hash,
+                detail: "expected a blob".into(),
+            });
+        }
+        bytes.remove(0);
+        Ok(bytes)
+    }
+}
+
+/// A versioned store: a tree of files per commit, commits in a graph, named branches.
+///
+/// Cheap to clone; clones share the backend. Reads take a root [`Hash`] (from
+/// [`Store::head_tree`] or a commit) so a reader sees one consistent version however
+/// branches move meanwhile.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) objects: Objects,
+    pub(crate) refs: Arc<dyn RefStore>,
+    pub(crate) watcher: Arc<Watcher>,
+}
+
+impl Store {
+    /// A store over the given backend halves.
+    pub fn new(objects: Arc<dyn ObjectStore>, refs: Arc<dyn RefStore>) -> Store {
+        let watcher = Arc::new(Watcher::new(Arc::clone(&refs)));
+        Store {
+            objects: Objects(objects),
+            refs,
+            watcher,
+        }
+    }
+
+    /// An empty store in memory.
+    pub fn memory() -> Store {
+        Store::new(Arc::new(MemoryObjects::new()), Arc::new(MemoryRefs::new()))
+    }
+
+    /// Creates a store in a new folder (or an empty one).
+    pub fn create(dir: &Path) -> Result<Store> {
+        let (objects, refs) = crate::backend::pack::create(dir)?;
+        Ok(Store::new(objects, refs))
+    }
+
+    /// Opens the store in `dir`, trimming a torn tail and moving any branch whose head was
+    /// lost back to its newest intact commit.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let (objects, refs) = crate::backend::pack::open(dir)?;
+        let store = Store::new(objects, refs);
+        store.recover_refs()?;
+        Ok(store)
+    }
+
+    /// The object store underneath.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects.0
+    }
+
+    /// The ref store underneath.
+    pub fn ref_store(&self) -> &Arc<dyn RefStore> {
+        &self.refs
+    }
+
+    // ---- branches
+
+    /// The commit a branch points at, or `None` before its first commit.
+    pub fn head(&self, branch: &str) -> Result<Option<Hash>> {
+        check_branch(branch)?;
+        self.refs.get(branch)
+    }
+
+    /// The root tree of a branch (the empty tree before its first commit).
+    pub fn head_tree(&self, branch: &str) -> Result<Hash> {
+        match self.head(branch)? {
+            Some(c) => Ok(self.commit(&c)?.tree),
+            None => self.empty_tree(),
+        }
+    }
+
+    /// Every branch and its head, sorted by name.
+    pub fn branches(&self) -> Result<Vec<(String, Hash)>> {
+        self.refs.list()
+    }
+
+    /// Creates branch `name` at `commit`; fails if it exists.
+    pub fn create_branch(&self, name: &str, commit: Hash) -> Result<()> {
+        check_branch(name)?;
+        self.commit(&commit)?;
+        self.set_branch(name, None, Some(commit))
+    }
+
+    /// Deletes a branch (its commits stay until `gc`).
+    pub fn delete_branch(&self, name: &str) -> Result<()> {
+        let head = self
+            .head(name)?
+            .ok_or_else(|| Error::NoBranch(name.to_string()))?;
+        self.set_branch(name, Some(head), None)
+    }
+
+    /// Moves a branch from `expected` to `new` by compare-and-set.
+    pub fn set_branch(&self, name: &str, expected: Option<Hash>, new: Option<Hash>) -> Result<()> {
+        check_branch(name)?;
+        if self.refs.compare_and_set(name, expected, new)? {
+            self.watcher.kick();
+            Ok(())
+        } else {
+            Err(Error::BranchMoved {
+                branch: name.to_string(),
+                expected,
+                found: self.refs.get(name)?,
+            })
+        }
+    }
+
+    /// Resolves a revision: a branch name, or a full or unique abbreviated commit hash
+    /// reachable from a branch.
+    pub fn resolve(&self, rev: &str) -> Result<Hash> {
+        if validate_ref_name(rev)
+            && let Some(h) = self.refs.get(rev)?
+        {
+            return Ok(h);
+        }
+        if let Ok(h) = rev.parse::<Hash>() {
+            return Ok(h);
+        }
+        if rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let rev = rev.to_ascii_lowercase();
+            let mut found = None;
+            for (_, head) in self.branches()? {
+                for item in self.log(head) {
+                    let (h, _) = item?;
+                    if h.to_hex().starts_with(&rev) {
+                        found = Some(h);
+                        break;
+                    }
+                }
+            }
+            if let Some(h) = found {
+                return Ok(h);
+            }
+        }
+        Err(Error::BadHash(rev.to_string()))
+    }
+
+    // ---- reading
+
+    /// Reads a commit.
+    pub fn commit(&self, hash: &Hash) -> Result<Commit> {
+        self.objects.commit(hash)
+    }
+
+    /// The hash of the empty directory (writing it if needed).
+    pub fn empty_tree(&self) -> Result<Hash> {
+        self.objects.write_node(Node::empty())
+    }
+
+    /// What is at `path` in the tree `root`: its kind and hash.
+    pub fn find(&self, root: &Hash, path: &str) -> Result<Option<(EntryKind, Hash)>> {
+        let names = split_path(path)?;
+        let mut current = (EntryKind::Dir, *root);
+        for (i, name) in names.iter().enumerate() {
+            if current.0 != EntryKind::Dir {
+                let parent = names[..i].join("/");
+                return Err(Error::WrongKind {
+                    path: parent,
+                    found: "file",
+                    wanted: "directory",
+                });
+            }
+            match self.objects.lookup(&current.1, name)? {
+                Some(e) => current = (e.kind, e.hash),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(current))
+    }
+
+    /// The bytes of the file at `path`, exactly as stored.
+    pub fn get(&self, root: &Hash, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.find(root, path)? {
+            Some((EntryKind::File, h)) => Ok(Some(self.objects.blob(&h)?)),
+            Some((EntryKind::Dir, _)) => Err(Error::WrongKind {
+                path: path.into(),
+                found: "directory",
+                wanted: "file",
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The bytes of a blob.
+    pub fn blob(&self, hash: &Hash) -> Result<Vec<u8>> {
+        self.objects.blob(hash)
+    }
+
+    /// The entries of the directory at `path`, sorted by name.
+    pub fn list(&self, root: &Hash, path: &str) -> Result<Vec<Entry>> {
+        match self.find(root, path)? {
+            Some((EntryKind::Dir, h)) => self.objects.entries(&h),
+            Some((EntryKind::File, _)) => Err(Error::WrongKind {
+                path: path.into(),
+                found: "file",
+                wanted: "directory",
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Calls `f(path, blob)` for every file under directory `dir`, paths relative to it,
+    /// in sorted order.
+    pub fn walk_files(
+        &self,
+        dir: &Hash,
+        f: &mut dyn FnMut(&str, &Hash) -> Result<()>,
+    ) -> Result<()> {
+        self.walk_inner(dir, &mut String::new(), f)
+    }
+
+    fn walk_inner(
+        &self,
+        dir: &Hash,
+        prefix: &mut String,
+        f: &mut dyn FnMut(&str, &Hash) -> Result<()>,
+    ) -> Result<()> {
+        for entry in self.objects.entries(dir)? {
+            let len = prefix.len();
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(&entry.name);
+            match entry.kind {
+                EntryKind::File => f(prefix, &entry.hash)?,
+                EntryKind::Dir => self.walk_inner(&entry.hash, prefix, f)?,
+            }
+            prefix.truncate(len);
+        }
+        Ok(())
+    }
+
+    /// Writes a directory built from a full list of entries; returns its root node.
+    pub fn write_dir(&self, entries: Vec<Entry>) -> Result<Hash> {
+        self.objects.build_dir(entries)
+    }
+
+    /// Writes file contents; returns the blob's hash.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Hash> {
+        self.objects.write_blob(bytes)
+    }
+
+    // ---- writing
+
+    /// Starts a change to `branch`, based on its current head.
+    pub fn transaction(&self, branch: &str) -> Result<Transaction> {
+        check_branch(branch)?;
+        let hold = self.objects.0.lock(false)?;
+        let base = self.refs.get(branch)?;
+        let base_tree = match base {
+            Some(c) => self.commit(&c)?.tree,
+            None => self.empty_tree()?,
+        };
+        Ok(Transaction {
+            store: self.clone(),
+            branch: branch.to_string(),
+            base,
+            base_tree,
+            changes: BTreeMap::new(),
+            _hold: hold,
+        })
+    }
+
+    /// Writes a commit object (without moving any branch) and makes it durable.
+    pub fn write_commit(&self, commit: &Commit) -> Result<Hash> {
+        let hash = self
+            .objects
+            .write_canonical(&Object::Commit(commit.clone()).encode())?;
+        self.objects.0.sync()?;
+        Ok(hash)
+    }
+
+    /// A channel that receives every move of every branch, by this process or another.
+    pub fn watch(&self) -> std::sync::mpsc::Receiver<crate::watch::RefEvent> {
+        self.watcher.subscribe()
+    }
+}
+
+/// A set of changes to one branch, committed at once with [`Transaction::commit`].
+///
+/// Holds the store's maintenance lock shared, so `gc` cannot drop the objects it writes
+/// before the branch points at them.
+pub struct Transaction {
+    store: Store,
+    branch: String,
+    base: Option<Hash>,
+    base_tree: Hash,
+    changes: BTreeMap<PathNames, EntryValue>,
+    _hold: LockGuard,
+}
+
+impl Transaction {
+    /// The commit this change is based on.
+    pub fn base(&self) -> Option<Hash> {
+        self.base
+    }
+
+    /// The root tree this change is based on.
+    pub fn base_tree(&self) -> Hash {
+        self.base_tree
+    }
+
+    /// Sets the file at `path` to `bytes`.
+    pub fn put(&mut self, path: &str, bytes: &[u8]) -> Result<Hash> {
+        let names = split_path(path)?;
+        if names.is_empty() {
+            return Err(Error::BadPath {
+                path: path.into(),
+                reason: "the root is not a file",
+            });
+        }
+        let hash = self.store.objects.write_blob(bytes)?;
+        self.changes.insert(names, Some((EntryKind::File, hash)));
+        Ok(hash)
+    }
+
+    /// Removes whatever is at `path` (a file, or a directory with everything under it).
+    pub fn remove(&mut self, path: &str) -> Result<()> {
+        let names = split_path(path)?;
+        if names.is_empty() {
+            return Err(Error::BadPath {
+                path: path.into(),
+                reason: "the root cannot be removed",
+            });
+        }
+        self.changes.insert(names, None);
+        Ok(())
+    }
+
+    /// Points `path` at an already written entry (a directory root from
+    /// [`Store::write_dir`], or a blob), or removes it with `None`.
+    pub fn set(&mut self, path: &str, value: Option<(EntryKind, Hash)>) -> Result<()> {
+        let names = split_path(path)?;
+        if names.is_empty() {
+            return Err(Error::BadPath {
+                path: path.into(),
+                reason: "set the root with `set_root`",
+            });
+        }
+        self.changes.insert(names, value);
+        Ok(())
+    }
+
+    /// Whether nothing has been changed yet.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The root tree with the changes applied (written, not committed).
+    pub fn tree(&self) -> Result<Hash> {
+        match self
+            .store
+            .objects
+            .apply_paths(Some(&self.base_tree), &self.changes)?
+        {
+            Some(root) => Ok(root),
+            None => self.store.empty_tree(),
+        }
+    }
+
+    /// Commits the changes and moves the branch, if it is still at the base; returns the new
+    /// commit, or `None` when the changes leave the tree as it was.
+    pub fn commit(self, author: &str, message: &str) -> Result<Option<Hash>> {
+        let tree = self.tree()?;
+        if tree == self.base_tree && self.base.is_some() {
+            return Ok(None);
+        }
+        let commit = Commit {
+            tree,
+            parents: self.base.into_iter().collect(),
+            author: author.into(),
+            time: now_millis(),
+            message: message.into(),
+        };
+        let hash = self.store.write_commit(&commit)?;
+        self.store.set_branch(&self.branch, self.base, Some(hash))?;
+        Ok(Some(hash))
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Splits a store path (`/a/b`, `a/b` and `a/b/` are the same) into checked names.
+pub fn split_path(path: &str) -> Result<PathNames> {
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .map(|name| {
+            validate_name(name)
+                .map(|_| name.to_string())
+                .map_err(|reason| Error::BadPath {
+                    path: path.into(),
+                    reason,
+                })
+        })
+        .collect()
+}
+
+fn check_branch(name: &str) -> Result<()> {
+    if validate_ref_name(name) {
+        Ok(())
+    } else {
+        Err(Error::BadBranch(name.to_string()))
+    }
+}

@@ -1,0 +1,52 @@
+//! One module per command: its arguments, help and behaviour.
+
+pub mod branch;
+pub mod diff;
+pub mod export;
+pub mod file;
+pub mod fsck;
+pub mod gc;
+pub mod import;
+pub mod init;
+pub mod log;
+pub mod status;
+pub mod up;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::args::{Args, Command};
+use crate::context::Context;
+
+/// Runs the parsed command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let global = &args.global;
+    if let Command::Init(init) = &args.command {
+        return init.run(global);
+    }
+    if let Command::Up(up) = &args.command {
+        return up.run(global);
+    }
+    let ctx = Context::open(global)?;
+    match &args.command {
+        Command::Import(c) => c.run(&ctx),
+        Command::Export(c) => c.run(&ctx),
+        Command::Put(c) => c.run(&ctx),
+        Command::Get(c) => c.run(&ctx),
+        Command::Rm(c) => c.run(&ctx),
+        Command::Ls(c) => c.run(&ctx),
+        Command::Log(c) => c.run(&ctx),
+        Command::Diff(c) => c.run(&ctx),
+        Command::Branch(c) => c.run(&ctx),
+        Command::Fsck(c) => c.run(&ctx),
+        Command::Gc(c) => c.run(&ctx),
+        Command::Status(c) => c.run(&ctx),
+        Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
+    }
+}
+
+/// Reads a commit message option, or makes one.
+pub fn message(given: &Option<String>, default: impl FnOnce() -> String) -> String {
+    given.clone().unwrap_or_else(default)
+}

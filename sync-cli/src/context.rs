@@ -1,0 +1,97 @@
+//! Finding and opening the store, and the per-store settings in its `kith.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use kith_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::args::Global;
+
+/// The settings file inside a store folder.
+pub const CONFIG_FILE: &str = "kith.toml";
+
+/// Per-store settings, from `kith.toml`; every field has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// This device's name: the author of its commits.
+    pub device: Option<String>,
+}
+
+impl Config {
+    /// Reads `kith.toml` from a store folder (defaults if absent).
+    pub fn load(store_dir: &Path) -> Result<Config> {
+        let path = store_dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Writes `kith.toml` into a store folder.
+    pub fn save(&self, store_dir: &Path) -> Result<()> {
+        let path = store_dir.join(CONFIG_FILE);
+        std::fs::write(&path, toml::to_string(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// An open store with what commands need alongside it.
+pub struct Context {
+    pub store: Store,
+    pub dir: PathBuf,
+    pub config: Config,
+    pub global: Global,
+}
+
+impl Context {
+    /// Opens the store the global options name.
+    pub fn open(global: &Global) -> Result<Context> {
+        let dir = store_dir(global)?;
+        let store = Store::open(&dir)?;
+        let config = Config::load(&dir)?;
+        Ok(Context {
+            store,
+            dir,
+            config,
+            global: global.clone(),
+        })
+    }
+
+    /// The author recorded in commits made here: the device name, else the host name.
+    pub fn author(&self) -> String {
+        self.config.device.clone().unwrap_or_else(host_name)
+    }
+
+    /// The branch the command works on.
+    pub fn branch(&self) -> &str {
+        &self.global.branch
+    }
+}
+
+/// The store folder: `--store`, else `$KITH_STORE` (clap reads both), else the XDG data dir.
+pub fn store_dir(global: &Global) -> Result<PathBuf> {
+    if let Some(dir) = &global.store {
+        return Ok(dir.clone());
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .context("cannot find a place for the store: set --store, $KITH_STORE or $HOME")?;
+    Ok(data.join("kith"))
+}
+
+/// This machine's host name, or `device` if it has none.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "device".to_string())
+}
