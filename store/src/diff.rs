@@ -71,7 +71,7 @@ impl Store {
 
     /// Calls `f` with the entries that differ between two directories, descending the two
     /// tries in step where their shapes allow, so equal buckets are never read.
-    fn changed_entries(
+    pub(crate) fn changed_entries(
         &self,
         old: Option<&Hash>,
         new: Option<&Hash>,

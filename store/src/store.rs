@@ -361,6 +361,11 @@ impl Transaction {
         self.base
     }
 
+    /// The store this change is for.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The root tree this change is based on.
     pub fn base_tree(&self) -> Hash {
         self.base_tree

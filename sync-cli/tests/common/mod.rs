@@ -1,0 +1,95 @@
+//! Running the real `kith` binary against a store in a temporary folder.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary store and the `kith` binary to drive it.
+pub struct Kith {
+    pub dir: tempfile::TempDir,
+}
+
+impl Kith {
+    /// A new store, created with `kith init`.
+    pub fn init() -> Kith {
+        let k = Kith { dir: tempfile::tempdir().unwrap() };
+        k.ok(&["init", "--device", "test-device"]);
+        k
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// A `kith` command on this store, not yet run.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kith"));
+        c.arg("--store").arg(self.store()).args(args).env_remove("KITH_STORE").env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs a command, feeding `stdin`.
+    pub fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run_with(args, b"");
+        assert!(out.status.success(), "kith {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run_with(args, b"");
+        assert!(!out.status.success(), "kith {args:?} should have failed");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Runs a command with `--json` and parses its output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+/// Writes `n` distinct vCards of about 4 KB into `dir`, one file each.
+pub fn write_vcards(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        std::fs::write(dir.join(format!("{i:05}-uid.vcf")), vcard(i)).unwrap();
+    }
+}
+
+/// A realistic vCard 4.0 of about 4 KB, with CRLF line ends and folded lines.
+pub fn vcard(i: usize) -> String {
+    let mut s = format!(
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:{i:08x}-7a1c-4b7e-9d3e-{:012x}\r\nFN:Person {i}\r\nN:Surname{i};Given{i};;;\r\n\
+         EMAIL;TYPE=home:person{i}@example.org\r\nEMAIL;TYPE=work:p{i}@work.example.com\r\nTEL;TYPE=cell:+44 7700 {:06}\r\n\
+         ADR;TYPE=home:;;{i} High Street;Town;;AB{} 1CD;UK\r\nORG:Company {};Team\r\nX-CUSTOM-FIELD;X-PARAM=kept:value {i}\r\n",
+        i * 7919,
+        i % 1_000_000,
+        i % 90,
+        i % 300
+    );
+    let mut seed = i as u64 * 2654435761 + 1;
+    while s.len() < 3900 {
+        s.push_str("NOTE:");
+        for _ in 0..60 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push((b'a' + (seed % 26) as u8) as char);
+        }
+        s.push_str("\r\n ");
+        s.push_str("continued note text for the folding rules of RFC 6350\r\n");
+    }
+    s.push_str("END:VCARD\r\n");
+    s
+}
