@@ -6,6 +6,7 @@
 //! pack file, an index and ref files in a folder, crash-safe and shared between processes.
 
 pub mod memory;
+pub mod pack;
 
 use crate::error::Result;
 use crate::hash::Hash;

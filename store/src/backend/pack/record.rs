@@ -1,0 +1,212 @@
+//! Pack records: how one object is framed, compressed and verified.
+//!
+//! A record is `MAGIC (4) | payload length (u32 LE) | hash (32) | payload`, and the
+//! payload is a codec byte (0 raw, 1 lz4 block with its size prepended) followed by the
+//! object's canonical bytes in that codec. A record is valid when its payload decodes
+//! and the decoded bytes hash to the recorded hash.
+
+use std::borrow::Cow;
+
+use super::io::Storage;
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+
+/// The four bytes that open every record.
+pub(crate) const MAGIC: [u8; 4] = [0xD3, b'K', b'R', 0x01];
+/// The length of a record's header.
+pub(crate) const HEADER_LEN: u64 = 40;
+/// The pack file's own header: `KITHPACK`, format version (u32 LE), four zero bytes.
+pub(crate) const PACK_HEADER: [u8; 16] = *b"KITHPACK\x01\0\0\0\0\0\0\0";
+
+const RAW: u8 = 0;
+const LZ4: u8 = 1;
+/// Objects shorter than this are stored raw: lz4 rarely saves anything on them.
+const MIN_COMPRESS: usize = 48;
+/// lz4 expands data by at most 255 times; a claimed size beyond that is damage.
+const MAX_RATIO: usize = 255;
+
+/// Appends the record of `canonical`, stored under `hash`, to `out`. lz4 is used only
+/// when it makes the record smaller.
+pub(crate) fn encode(hash: &Hash, canonical: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let compressed = (canonical.len() >= MIN_COMPRESS)
+        .then(|| lz4_flex::compress_prepend_size(canonical))
+        .filter(|c| c.len() < canonical.len());
+    let (codec, body) = match &compressed {
+        Some(c) => (LZ4, c.as_slice()),
+        None => (RAW, canonical),
+    };
+    let len = u32::try_from(body.len() + 1).map_err(|_| too_large(hash, canonical.len()))?;
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(hash.as_bytes());
+    out.push(codec);
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+fn too_large(hash: &Hash, len: usize) -> Error {
+    let detail = format!("object {hash} is {len} bytes; a pack record holds at most 4 GiB");
+    Error::io(
+        "write",
+        "pack",
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, detail),
+    )
+}
+
+/// A record header as found on disk, not yet trusted.
+pub(crate) struct Header {
+    /// Whether it opens with [`MAGIC`].
+    pub(crate) magic: bool,
+    /// The payload length it claims.
+    pub(crate) len: u64,
+    /// The hash it claims.
+    pub(crate) hash: Hash,
+}
+
+impl Header {
+    /// Reads a header from the first [`HEADER_LEN`] bytes of `bytes`.
+    pub(crate) fn parse(bytes: &[u8; HEADER_LEN as usize]) -> Header {
+        let mut hash = [0; 32];
+        hash.copy_from_slice(&bytes[8..40]);
+        Header {
+            magic: bytes[..4] == MAGIC,
+            len: u64::from(u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])),
+            hash: Hash(hash),
+        }
+    }
+}
+
+/// The canonical bytes in a payload, if it decodes and they hash to `hash`.
+pub(crate) fn verify<'a>(hash: &Hash, payload: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
+    let (&codec, body) = payload.split_first().ok_or("empty payload")?;
+    let canonical = match codec {
+        RAW => Cow::Borrowed(body),
+        LZ4 => Cow::Owned(decompress(body)?),
+        other => return Err(format!("unknown codec {other}")),
+    };
+    if Hash::of(&canonical) != *hash {
+        return Err("contents do not match the hash".into());
+    }
+    Ok(canonical)
+}
+
+fn decompress(body: &[u8]) -> Result<Vec<u8>, String> {
+    let size = body.get(..4).ok_or("lz4 payload without its size")?;
+    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    if size > body.len().saturating_mul(MAX_RATIO) {
+        return Err(format!("lz4 payload claims an implausible size {size}"));
+    }
+    lz4_flex::decompress_size_prepended(body).map_err(|e| format!("lz4: {e}"))
+}
+
+/// Reads the record at `offset` of `pack`, which an index says holds `hash`, and returns
+/// its canonical bytes, or [`Error::Corrupt`] naming the file and offset.
+pub(crate) fn read(pack: &dyn Storage, offset: u64, hash: &Hash) -> Result<Vec<u8>> {
+    let corrupt = |why: String| Error::Corrupt {
+        hash: *hash,
+        detail: format!("{} offset {offset}: {why}", pack.path().display()),
+    };
+    let mut head = [0; HEADER_LEN as usize];
+    if pack.read_at(offset, &mut head)? < head.len() {
+        return Err(corrupt("record cut off".into()));
+    }
+    let header = Header::parse(&head);
+    if header.len > 1 << 20 && offset + HEADER_LEN + header.len > pack.size()? {
+        return Err(corrupt(format!(
+            "record length {} runs past the end",
+            header.len
+        )));
+    }
+    let mut payload = vec![0; header.len as usize];
+    if pack.read_at(offset + HEADER_LEN, &mut payload)? < payload.len() {
+        return Err(corrupt("record cut off".into()));
+    }
+    match verify(hash, &payload) {
+        Ok(canonical) => Ok(canonical.into_owned()),
+        Err(why) if !header.magic || header.hash != *hash => Err(corrupt(format!(
+            "record header damaged or claims {} ({why})",
+            header.hash
+        ))),
+        Err(why) => Err(corrupt(why)),
+    }
+}
+
+/// The whole record at `offset`, header included, as it is on disk (for copying).
+pub(crate) fn read_raw(pack: &dyn Storage, offset: u64) -> Result<Vec<u8>> {
+    let mut head = [0; HEADER_LEN as usize];
+    let cut = || Error::Format {
+        path: pack.path().to_path_buf(),
+        detail: format!("record at offset {offset} cut off"),
+    };
+    if pack.read_at(offset, &mut head)? < head.len() {
+        return Err(cut());
+    }
+    let mut bytes = vec![0; (HEADER_LEN + Header::parse(&head).len) as usize];
+    if pack.read_at(offset, &mut bytes)? < bytes.len() {
+        return Err(cut());
+    }
+    Ok(bytes)
+}
+
+/// Checks the pack file's header.
+pub(crate) fn check_pack_header(pack: &dyn Storage) -> Result<()> {
+    let mut head = [0; PACK_HEADER.len()];
+    let got = pack.read_at(0, &mut head)?;
+    if got < head.len() || head[..8] != PACK_HEADER[..8] {
+        let detail = "no KITHPACK header".into();
+        return Err(Error::Format {
+            path: pack.path().to_path_buf(),
+            detail,
+        });
+    }
+    if head != PACK_HEADER {
+        let detail = format!("pack format version {} is not supported", head[8]);
+        return Err(Error::Format {
+            path: pack.path().to_path_buf(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(canonical: &[u8]) -> (Hash, Vec<u8>) {
+        let hash = Hash::of(canonical);
+        let mut out = Vec::new();
+        encode(&hash, canonical, &mut out).unwrap();
+        (hash, out)
+    }
+
+    #[test]
+    fn small_objects_stay_raw_and_large_repetitive_ones_shrink() {
+        let (hash, small) = record(b"\x01hi");
+        assert_eq!(small.len() as u64, HEADER_LEN + 1 + 3);
+        assert_eq!(
+            verify(&hash, &small[HEADER_LEN as usize..])
+                .unwrap()
+                .as_ref(),
+            b"\x01hi"
+        );
+        let big = vec![7u8; 10_000];
+        let (hash, packed) = record(&big);
+        assert!(packed.len() < 200);
+        assert_eq!(
+            verify(&hash, &packed[HEADER_LEN as usize..])
+                .unwrap()
+                .as_ref(),
+            &big[..]
+        );
+    }
+
+    #[test]
+    fn a_wrong_payload_does_not_verify() {
+        let (hash, mut rec) = record(b"\x01hello");
+        *rec.last_mut().unwrap() ^= 1;
+        assert!(verify(&hash, &rec[HEADER_LEN as usize..]).is_err());
+        assert!(verify(&hash, &[9, 1, 2]).is_err());
+        assert!(verify(&hash, &[LZ4, 255, 255, 255, 127, 0]).is_err());
+    }
+}
