@@ -37,7 +37,13 @@ pub fn object(i: u64) -> Vec<u8> {
     };
     let compressible = i % 2 == 0;
     let body: Vec<u8> = (0..len)
-        .map(|j| if compressible { (j / 7 % 13) as u8 + (i as u8 & 3) } else { rng.next() as u8 })
+        .map(|j| {
+            if compressible {
+                (j / 7 % 13) as u8 + (i as u8 & 3)
+            } else {
+                rng.next() as u8
+            }
+        })
         .collect();
     let mut bytes = encode_blob(&body);
     bytes.extend_from_slice(&i.to_le_bytes());

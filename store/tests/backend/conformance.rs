@@ -46,7 +46,10 @@ impl Pack {
     pub fn new() -> Pack {
         let dir = tempfile::tempdir().unwrap();
         let (objects, refs) = pack_backend::create(dir.path()).unwrap();
-        Pack { dir, halves: Some((objects, refs)) }
+        Pack {
+            dir,
+            halves: Some((objects, refs)),
+        }
     }
 }
 
@@ -99,7 +102,11 @@ fn write_all(b: &dyn Backend, range: std::ops::Range<u64>) {
 fn assert_all(b: &dyn Backend, range: std::ops::Range<u64>) {
     for i in range {
         let (h, bytes) = hashed(i);
-        assert_eq!(b.objects().read(&h).unwrap().as_deref(), Some(&bytes[..]), "object {i}");
+        assert_eq!(
+            b.objects().read(&h).unwrap().as_deref(),
+            Some(&bytes[..]),
+            "object {i}"
+        );
         assert!(b.objects().contains(&h).unwrap());
     }
 }
@@ -136,7 +143,9 @@ fn for_each_hash_visits_each_object_once(b: &mut dyn Backend) {
     b.reopen();
     write_all(b, 30..40);
     let mut seen = Vec::new();
-    b.objects().for_each_hash(&mut |h| Ok(seen.push(*h))).unwrap();
+    b.objects()
+        .for_each_hash(&mut |h| Ok(seen.push(*h)))
+        .unwrap();
     seen.sort();
     let mut want: Vec<Hash> = (0..40).map(|i| hashed(i).0).collect();
     want.sort();
@@ -146,7 +155,10 @@ fn for_each_hash_visits_each_object_once(b: &mut dyn Backend) {
 fn retain_keeps_exactly_what_it_is_told(b: &mut dyn Backend) {
     write_all(b, 0..40);
     b.objects().sync().unwrap();
-    let keep: Vec<Hash> = (0..40).filter(|i| i % 3 == 0).map(|i| hashed(i).0).collect();
+    let keep: Vec<Hash> = (0..40)
+        .filter(|i| i % 3 == 0)
+        .map(|i| hashed(i).0)
+        .collect();
     let report = {
         let _gc = b.objects().lock(true).unwrap();
         b.objects().retain(&|h| keep.contains(h)).unwrap()
@@ -157,7 +169,11 @@ fn retain_keeps_exactly_what_it_is_told(b: &mut dyn Backend) {
         for i in 0..40 {
             let (h, bytes) = hashed(i);
             let want = (i % 3 == 0).then_some(bytes);
-            assert_eq!(b.objects().read(&h).unwrap(), want, "object {i}, round {round}");
+            assert_eq!(
+                b.objects().read(&h).unwrap(),
+                want,
+                "object {i}, round {round}"
+            );
         }
         b.reopen();
     }
@@ -200,11 +216,20 @@ fn list_is_sorted_and_nested(b: &mut dyn Backend) {
     let refs = b.refs();
     let names = ["main", "a/b", "a/c.d", "z", "a-b", "phone/main"];
     for (i, name) in names.iter().enumerate() {
-        assert!(refs.compare_and_set(name, None, Some(hashed(i as u64).0)).unwrap());
+        assert!(
+            refs.compare_and_set(name, None, Some(hashed(i as u64).0))
+                .unwrap()
+        );
     }
     assert!(refs.compare_and_set("z", Some(hashed(3).0), None).unwrap());
     b.reopen();
-    let listed: Vec<String> = b.refs().list().unwrap().into_iter().map(|(n, _)| n).collect();
+    let listed: Vec<String> = b
+        .refs()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(listed, ["a-b", "a/b", "a/c.d", "main", "phone/main"]);
     assert_eq!(b.refs().get("a/c.d").unwrap(), Some(hashed(2).0));
 }
@@ -216,11 +241,17 @@ fn history_is_newest_first(b: &mut dyn Backend) {
     assert!(refs.compare_and_set("main", None, Some(hs[0])).unwrap());
     assert!(refs.history("main").unwrap().is_empty());
     for w in hs.windows(2) {
-        assert!(refs.compare_and_set("main", Some(w[0]), Some(w[1])).unwrap());
+        assert!(
+            refs.compare_and_set("main", Some(w[0]), Some(w[1]))
+                .unwrap()
+        );
     }
     assert!(refs.compare_and_set("main", Some(hs[3]), None).unwrap());
     b.reopen();
-    assert_eq!(b.refs().history("main").unwrap(), vec![hs[3], hs[2], hs[1], hs[0]]);
+    assert_eq!(
+        b.refs().history("main").unwrap(),
+        vec![hs[3], hs[2], hs[1], hs[0]]
+    );
 }
 
 fn maintenance_lock_is_shared_or_exclusive(b: &mut dyn Backend) {
@@ -233,7 +264,10 @@ fn maintenance_lock_is_shared_or_exclusive(b: &mut dyn Backend) {
         tx.send(()).unwrap();
     });
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(rx.try_recv().is_err(), "exclusive lock taken while shared ones are held");
+    assert!(
+        rx.try_recv().is_err(),
+        "exclusive lock taken while shared ones are held"
+    );
     drop(first);
     drop(second);
     rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
@@ -261,7 +295,11 @@ enum Op {
     Sync,
     Reopen,
     Retain(u32),
-    Cas { name: usize, expected: Option<u64>, new: Option<u64> },
+    Cas {
+        name: usize,
+        expected: Option<u64>,
+        new: Option<u64>,
+    },
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -302,7 +340,11 @@ fn agrees_with_model(b: &mut dyn Backend, ops: &[Op]) -> Result<(), TestCaseErro
                 prop_assert_eq!(report.kept, objects.len() as u64);
                 prop_assert_eq!(report.kept + report.dropped, before);
             }
-            Op::Cas { name, expected, new } => {
+            Op::Cas {
+                name,
+                expected,
+                new,
+            } => {
                 let name = NAMES[*name];
                 let expected = expected.map(|i| hashed(i).0);
                 let new = new.map(|i| hashed(i).0);
@@ -329,7 +371,10 @@ fn agrees_with_model(b: &mut dyn Backend, ops: &[Op]) -> Result<(), TestCaseErro
         let listed: Vec<(String, Hash)> = refs.iter().map(|(n, h)| (n.to_string(), *h)).collect();
         prop_assert_eq!(b.refs().list().unwrap(), listed);
         for name in NAMES {
-            prop_assert_eq!(b.refs().history(name).unwrap(), logs.get(name).cloned().unwrap_or_default());
+            prop_assert_eq!(
+                b.refs().history(name).unwrap(),
+                logs.get(name).cloned().unwrap_or_default()
+            );
         }
     }
     let mut count = 0;

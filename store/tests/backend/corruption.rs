@@ -77,27 +77,52 @@ fn a_pack_cut_anywhere_keeps_every_whole_record() {
     for seed in 0..160u64 {
         let dir = copy(&p, seed % 2 == 0);
         let cut = 16 + rng.below(len - 16 + 1);
-        let file = std::fs::OpenOptions::new().write(true).open(pack_file(dir.path())).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(pack_file(dir.path()))
+            .unwrap();
         file.set_len(cut).unwrap();
         drop(file);
         let (objects, _refs) = pack::open(dir.path()).unwrap();
         let context = format!("seed {seed}, cut at {cut}");
         for (start, end, h, bytes) in &p.records {
             if *end <= cut {
-                assert_eq!(objects.read(h).unwrap().as_deref(), Some(&bytes[..]), "{context}: record at {start}");
+                assert_eq!(
+                    objects.read(h).unwrap().as_deref(),
+                    Some(&bytes[..]),
+                    "{context}: record at {start}"
+                );
             } else {
-                assert_eq!(objects.read(h).unwrap(), None, "{context}: record at {start}");
+                assert_eq!(
+                    objects.read(h).unwrap(),
+                    None,
+                    "{context}: record at {start}"
+                );
                 assert!(!objects.contains(h).unwrap());
             }
         }
-        let whole = p.records.iter().map(|r| r.1).filter(|&e| e <= cut).max().unwrap_or(16);
-        assert_eq!(std::fs::metadata(pack_file(dir.path())).unwrap().len(), whole, "{context}: torn tail trimmed");
+        let whole = p
+            .records
+            .iter()
+            .map(|r| r.1)
+            .filter(|&e| e <= cut)
+            .max()
+            .unwrap_or(16);
+        assert_eq!(
+            std::fs::metadata(pack_file(dir.path())).unwrap().len(),
+            whole,
+            "{context}: torn tail trimmed"
+        );
         let (h, bytes) = hashed(1000);
         objects.write(&h, &bytes).unwrap();
         objects.sync().unwrap();
         drop(objects);
         let (objects, _refs) = pack::open(dir.path()).unwrap();
-        assert_eq!(objects.read(&h).unwrap(), Some(bytes), "{context}: written after the trim");
+        assert_eq!(
+            objects.read(&h).unwrap(),
+            Some(bytes),
+            "{context}: written after the trim"
+        );
     }
 }
 
@@ -114,15 +139,28 @@ fn flipped_bits_never_give_wrong_bytes_and_spare_other_records() {
         for _ in 0..1 + rng.below(3) {
             let at = 16 + rng.below(len - 16);
             pack[at as usize] ^= 1 << rng.below(8);
-            damaged.insert(p.records.iter().position(|r| r.0 <= at && at < r.1).unwrap());
+            damaged.insert(
+                p.records
+                    .iter()
+                    .position(|r| r.0 <= at && at < r.1)
+                    .unwrap(),
+            );
         }
         std::fs::write(&path, &pack).unwrap();
         let context = format!("seed {seed}, damaged records {damaged:?}");
         for round in 0..2 {
             let (objects, _refs) = pack::open(dir.path()).unwrap();
             for (i, (start, _, h, bytes)) in p.records.iter().enumerate() {
-                let exact = read_honestly(&*objects, h, bytes, &format!("{context}, round {round}, record {i} at {start}"));
-                assert!(exact || damaged.contains(&i), "{context}: undamaged record {i} lost");
+                let exact = read_honestly(
+                    &*objects,
+                    h,
+                    bytes,
+                    &format!("{context}, round {round}, record {i} at {start}"),
+                );
+                assert!(
+                    exact || damaged.contains(&i),
+                    "{context}: undamaged record {i} lost"
+                );
             }
         }
     }
@@ -139,8 +177,14 @@ fn a_damaged_object_written_again_is_repaired() {
     std::fs::write(&path, &pack).unwrap();
     let (objects, _refs) = pack::open(dir.path()).unwrap();
     let got = objects.read(h);
-    assert!(matches!(&got, Err(Error::Corrupt { hash, .. }) if hash == h), "{got:?}");
-    assert!(!objects.contains(h).unwrap(), "a damaged copy does not count as stored");
+    assert!(
+        matches!(&got, Err(Error::Corrupt { hash, .. }) if hash == h),
+        "{got:?}"
+    );
+    assert!(
+        !objects.contains(h).unwrap(),
+        "a damaged copy does not count as stored"
+    );
     objects.write(h, bytes).unwrap();
     objects.sync().unwrap();
     assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
@@ -165,9 +209,17 @@ fn a_damaged_index_is_rebuilt_from_the_pack() {
         std::fs::write(&path, &index).unwrap();
         let (objects, _refs) = pack::open(dir.path()).unwrap();
         for (_, _, h, bytes) in &p.records {
-            assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes), "seed {seed}");
+            assert_eq!(
+                objects.read(h).unwrap().as_ref(),
+                Some(bytes),
+                "seed {seed}"
+            );
         }
-        assert_ne!(std::fs::read(&path).unwrap(), index, "seed {seed}: index rewritten");
+        assert_ne!(
+            std::fs::read(&path).unwrap(),
+            index,
+            "seed {seed}: index rewritten"
+        );
     }
 }
 
@@ -183,7 +235,11 @@ fn a_torn_append_is_trimmed_but_damage_before_valid_records_is_kept() {
     torn.extend_from_slice(&record[..record.len() / 2]);
     std::fs::write(&path, &torn).unwrap();
     drop(pack::open(dir.path()).unwrap());
-    assert_eq!(std::fs::read(&path).unwrap(), pack, "half a record at the end is trimmed");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        pack,
+        "half a record at the end is trimmed"
+    );
 
     let mut middle = pack.clone();
     middle.extend_from_slice(&record[..record.len() / 2]);
@@ -198,7 +254,11 @@ fn a_torn_append_is_trimmed_but_damage_before_valid_records_is_kept() {
     middle.extend_from_slice(&valid);
     std::fs::write(&path, &middle).unwrap();
     let (objects, _refs) = pack::open(dir.path()).unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), middle, "damage followed by a valid record is kept");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        middle,
+        "damage followed by a valid record is kept"
+    );
     assert_eq!(objects.read(&x).unwrap(), Some(x_bytes));
     for (_, _, h, bytes) in &p.records {
         assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
@@ -213,36 +273,60 @@ fn files_that_are_not_ours_are_refused() {
     let mut pack = std::fs::read(&path).unwrap();
     pack[3] ^= 1;
     std::fs::write(&path, &pack).unwrap();
-    assert!(matches!(pack::open(dir.path()).err(), Some(Error::Format { .. })));
+    assert!(matches!(
+        pack::open(dir.path()).err(),
+        Some(Error::Format { .. })
+    ));
     std::fs::write(&path, b"KITH").unwrap();
-    assert!(matches!(pack::open(dir.path()).err(), Some(Error::Format { .. })));
+    assert!(matches!(
+        pack::open(dir.path()).err(),
+        Some(Error::Format { .. })
+    ));
 
     let dir = copy(&p, true);
     std::fs::write(dir.path().join("CURRENT"), b"\x00garbage").unwrap();
-    assert!(matches!(pack::open(dir.path()).err(), Some(Error::Format { .. })));
+    assert!(matches!(
+        pack::open(dir.path()).err(),
+        Some(Error::Format { .. })
+    ));
 }
 
 #[test]
 fn a_garbage_ref_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let (_objects, refs) = pack::create(dir.path()).unwrap();
-    assert!(refs.compare_and_set("team/main", None, Some(hashed(1).0)).unwrap());
+    assert!(
+        refs.compare_and_set("team/main", None, Some(hashed(1).0))
+            .unwrap()
+    );
     std::fs::write(dir.path().join("refs/team/main"), b"not a hash\n").unwrap();
-    let named = |e: Error| matches!(&e, Error::Format { path, .. } if path.ends_with("refs/team/main"));
+    let named =
+        |e: Error| matches!(&e, Error::Format { path, .. } if path.ends_with("refs/team/main"));
     assert!(named(refs.get("team/main").unwrap_err()));
     assert!(named(refs.list().unwrap_err()));
-    assert!(named(refs.compare_and_set("team/main", None, None).unwrap_err()));
+    assert!(named(
+        refs.compare_and_set("team/main", None, None).unwrap_err()
+    ));
     assert!(matches!(refs.get("../escape"), Err(Error::BadBranch(_))));
 }
 
 #[test]
 fn create_and_open_say_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(pack::open(dir.path()).err(), Some(Error::NoStore(_))));
-    assert!(matches!(pack::open(&dir.path().join("missing")).err(), Some(Error::NoStore(_))));
+    assert!(matches!(
+        pack::open(dir.path()).err(),
+        Some(Error::NoStore(_))
+    ));
+    assert!(matches!(
+        pack::open(&dir.path().join("missing")).err(),
+        Some(Error::NoStore(_))
+    ));
     let nested = dir.path().join("a/b");
     pack::create(&nested).unwrap();
-    assert!(matches!(pack::create(&nested).err(), Some(Error::StoreExists(_))));
+    assert!(matches!(
+        pack::create(&nested).err(),
+        Some(Error::StoreExists(_))
+    ));
     pack::open(&nested).unwrap();
     assert_store_files(&nested);
 }
