@@ -51,8 +51,23 @@ pub enum Command {
     Log(cmd::log::Log),
     Diff(cmd::diff::Diff),
     Branch(cmd::branch::Branch),
+    Merge(cmd::merge::Merge),
+    Conflicts(cmd::merge::Conflicts),
+    Resolve(cmd::merge::Resolve),
     Fsck(cmd::fsck::Fsck),
     Gc(cmd::gc::Gc),
     Up(cmd::up::Up),
     Status(cmd::status::Status),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Catches clashing argument ids (a command's positional named like a global option)
+    /// and other definition mistakes clap only reports at run time.
+    #[test]
+    fn the_grammar_is_consistent() {
+        super::Args::command().debug_assert();
+    }
 }

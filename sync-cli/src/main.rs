@@ -6,6 +6,7 @@
 mod args;
 mod cmd;
 mod context;
+mod mergers;
 mod output;
 
 use std::io::ErrorKind;

@@ -8,16 +8,25 @@ use common::Kith;
 fn put_get_ls_rm_round_trip_exact_bytes() {
     let k = Kith::init();
     let bytes: Vec<u8> = (0..=255u8).chain(*b"\r\n\0end").collect();
-    let out = k.run_with(&["put", "/contacts/me/default/a.vcf", "-m", "add a"], &bytes);
+    let out = k.run_with(
+        &["put", "/contacts/me/default/a.vcf", "-m", "add a"],
+        &bytes,
+    );
     assert!(out.status.success());
-    let got = k.cmd(&["get", "/contacts/me/default/a.vcf"]).output().unwrap();
+    let got = k
+        .cmd(&["get", "/contacts/me/default/a.vcf"])
+        .output()
+        .unwrap();
     assert_eq!(got.stdout, bytes);
     assert_eq!(k.ok(&["ls"]), "contacts/\n");
     assert_eq!(k.ok(&["ls", "-r"]), "contacts/me/default/a.vcf\n");
     assert!(k.fails(&["rm", "/contacts"]).contains("rm -r"));
     k.ok(&["rm", "/contacts/me/default/a.vcf"]);
     assert_eq!(k.ok(&["ls"]), "");
-    assert!(k.fails(&["get", "/contacts/me/default/a.vcf"]).contains("no file"));
+    assert!(
+        k.fails(&["get", "/contacts/me/default/a.vcf"])
+            .contains("no file")
+    );
 }
 
 #[test]
@@ -81,7 +90,10 @@ fn errors_say_what_to_do_next() {
     let k = Kith::init();
     assert!(k.fails(&["init"]).contains("already exists"));
     assert!(k.fails(&["put", "/a/../b"]).contains("invalid path"));
-    assert!(k.fails(&["--branch", "no-such", "branch", "x"]).contains("commit something first"));
+    assert!(
+        k.fails(&["--branch", "no-such", "branch", "x"])
+            .contains("commit something first")
+    );
 }
 
 #[test]
@@ -97,10 +109,62 @@ fn up_creates_the_store_on_first_run_and_status_reports_it() {
 
 #[test]
 fn help_teaches_every_command() {
-    let k = Kith { dir: tempfile::tempdir().unwrap() };
+    let k = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
     let help = k.ok(&["--help"]);
-    for cmd in ["init", "import", "export", "put", "get", "rm", "ls", "log", "diff", "branch", "fsck", "gc", "up", "status"] {
+    for cmd in [
+        "init", "import", "export", "put", "get", "rm", "ls", "log", "diff", "branch", "fsck",
+        "gc", "up", "status",
+    ] {
         assert!(help.contains(cmd), "--help lacks {cmd}");
     }
     assert!(k.ok(&["import", "--help"]).contains("exactly the files"));
+}
+
+#[test]
+fn merge_records_conflicts_that_resolve_settles() {
+    let k = Kith::init();
+    k.run_with(&["put", "/notes/a.txt"], b"base");
+    k.ok(&["branch", "phone"]);
+    k.run_with(&["put", "/notes/a.txt"], b"laptop");
+    k.run_with(&["put", "/notes/b.txt"], b"laptop only");
+    k.run_with(&["--branch", "phone", "put", "/notes/a.txt"], b"phone");
+    k.run_with(&["--branch", "phone", "put", "/notes/c.txt"], b"phone only");
+
+    let out = k.run_with(&["merge", "phone"], b"");
+    assert_eq!(out.status.code(), Some(1), "a merge with conflicts exits 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 paths conflict") && err.contains("kith conflicts"),
+        "{err}"
+    );
+    assert_eq!(k.ok(&["get", "/notes/c.txt"]), "phone only");
+    assert_eq!(
+        k.ok(&["get", "/notes/a.txt"]),
+        "laptop",
+        "our side is served meanwhile"
+    );
+
+    let conflicts = k.json(&["conflicts"]);
+    assert_eq!(conflicts[0]["path"], "/notes/a.txt");
+    assert!(conflicts[0]["theirs"].is_string() && conflicts[0]["base"].is_string());
+    assert!(k.ok(&["conflicts"]).contains("/notes/a.txt"));
+
+    let out = k.run_with(&["resolve", "/notes/a.txt", "-"], b"both");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(k.json(&["conflicts"]), serde_json::json!([]));
+    assert_eq!(k.ok(&["get", "/notes/a.txt"]), "both");
+    assert!(
+        k.fails(&["resolve", "/notes/a.txt"])
+            .contains("no conflict")
+    );
+    assert!(k.ok(&["merge", "phone"]).contains("already up to date"));
+    let merge = &k.json(&["log"])[1];
+    assert_eq!(merge["parents"].as_array().unwrap().len(), 2);
+    k.ok(&["fsck"]);
 }

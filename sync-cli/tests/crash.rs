@@ -16,7 +16,12 @@ use common::Kith;
 /// The bytes the writer stores for item `i` (what `yes $i | head -c SIZE` prints).
 fn expected(i: u64) -> Vec<u8> {
     let size = (i * 7919 % 200_000) as usize;
-    format!("{i}\n").into_bytes().into_iter().cycle().take(size).collect()
+    format!("{i}\n")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(size)
+        .collect()
 }
 
 const WRITER: &str = r#"
@@ -55,10 +60,19 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_commit() {
         next = lines.last().map_or(next, |l| l + 1) + 1;
 
         let fsck = k.cmd(&["fsck"]).output().unwrap();
-        assert!(fsck.status.success(), "round {round}: fsck: {}{}", String::from_utf8_lossy(&fsck.stdout), String::from_utf8_lossy(&fsck.stderr));
+        assert!(
+            fsck.status.success(),
+            "round {round}: fsck: {}{}",
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
         check_acknowledged(&k, &acknowledged, round);
     }
-    assert!(acknowledged.len() > 100, "the writer made too little progress to test anything: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "the writer made too little progress to test anything: {}",
+        acknowledged.len()
+    );
 }
 
 /// Starts the writer at item `start`, lets it run for `after`, kills its whole process
@@ -81,13 +95,19 @@ fn run_writer_then_kill(k: &Kith, work: &std::path::Path, start: u64, after: Dur
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line.trim().parse::<u64>().unwrap());
+                lines
+                    .lock()
+                    .unwrap()
+                    .push(line.trim().parse::<u64>().unwrap());
             }
         })
     };
     std::thread::sleep(after);
     let pgid = child.id();
-    let killed = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
     assert!(killed.success());
     child.wait().unwrap();
     reader.join().unwrap();
@@ -98,12 +118,27 @@ fn run_writer_then_kill(k: &Kith, work: &std::path::Path, start: u64, after: Dur
 fn check_acknowledged(k: &Kith, acknowledged: &[u64], round: usize) {
     let listed = k.ok(&["ls", "-r"]);
     for &i in acknowledged {
-        let path = if i % 5 == 0 { format!("imported/{i}/item") } else { format!("w/{i}") };
-        assert!(listed.lines().any(|l| l == path), "round {round}: acknowledged {path} is missing");
+        let path = if i % 5 == 0 {
+            format!("imported/{i}/item")
+        } else {
+            format!("w/{i}")
+        };
+        assert!(
+            listed.lines().any(|l| l == path),
+            "round {round}: acknowledged {path} is missing"
+        );
     }
     for &i in acknowledged.iter().rev().take(3) {
-        let path = if i % 5 == 0 { format!("/imported/{i}/item") } else { format!("/w/{i}") };
+        let path = if i % 5 == 0 {
+            format!("/imported/{i}/item")
+        } else {
+            format!("/w/{i}")
+        };
         let got = k.cmd(&["get", &path]).output().unwrap();
-        assert_eq!(got.stdout, expected(i), "round {round}: {path} came back different");
+        assert_eq!(
+            got.stdout,
+            expected(i),
+            "round {round}: {path} came back different"
+        );
     }
 }

@@ -7,7 +7,12 @@ use std::process::Command;
 use common::{Kith, write_vcards};
 
 fn diff_r(a: &std::path::Path, b: &std::path::Path) -> std::process::Output {
-    Command::new("diff").arg("-r").arg(a).arg(b).output().expect("diff (diffutils) must be installed")
+    Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .expect("diff (diffutils) must be installed")
 }
 
 #[test]
@@ -24,13 +29,27 @@ fn ten_thousand_vcards_export_identically_and_edits_import_as_one_commit() {
     let dest = k.dir.path().join("exported");
     k.ok(&["export", "/contacts/me/default", dest.to_str().unwrap()]);
     let d = diff_r(&src, &dest);
-    assert!(d.status.success(), "diff -r: {}", String::from_utf8_lossy(&d.stdout));
+    assert!(
+        d.status.success(),
+        "diff -r: {}",
+        String::from_utf8_lossy(&d.stdout)
+    );
 
     // Edit, add and delete in the exported vdir; import records exactly that.
-    std::fs::write(dest.join("00042-uid.vcf"), "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Changed\r\nEND:VCARD\r\n").unwrap();
+    std::fs::write(
+        dest.join("00042-uid.vcf"),
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Changed\r\nEND:VCARD\r\n",
+    )
+    .unwrap();
     std::fs::remove_file(dest.join("00043-uid.vcf")).unwrap();
     std::fs::write(dest.join("new.vcf"), "BEGIN:VCARD\r\nEND:VCARD\r\n").unwrap();
-    k.ok(&["import", dest.to_str().unwrap(), "/contacts/me/default", "-m", "edited in khard"]);
+    k.ok(&[
+        "import",
+        dest.to_str().unwrap(),
+        "/contacts/me/default",
+        "-m",
+        "edited in khard",
+    ]);
     let changes = k.ok(&["diff"]);
     assert_eq!(
         changes,
@@ -39,14 +58,25 @@ fn ten_thousand_vcards_export_identically_and_edits_import_as_one_commit() {
     assert_eq!(k.json(&["log"]).as_array().unwrap().len(), 2);
 
     // Importing the same folder again changes nothing.
-    assert_eq!(k.json(&["import", dest.to_str().unwrap(), "/contacts/me/default"])["commit"], serde_json::Value::Null);
+    assert_eq!(
+        k.json(&["import", dest.to_str().unwrap(), "/contacts/me/default"])["commit"],
+        serde_json::Value::Null
+    );
 
     // A refresh with --mirror makes an old export match the store again.
     let stale = k.dir.path().join("stale");
     k.ok(&["export", "/contacts/me/default", stale.to_str().unwrap()]);
     std::fs::write(stale.join("junk.vcf"), "x").unwrap();
-    assert!(k.fails(&["export", "/contacts/me/default", stale.to_str().unwrap()]).contains("--mirror"));
-    k.ok(&["export", "--mirror", "/contacts/me/default", stale.to_str().unwrap()]);
+    assert!(
+        k.fails(&["export", "/contacts/me/default", stale.to_str().unwrap()])
+            .contains("--mirror")
+    );
+    k.ok(&[
+        "export",
+        "--mirror",
+        "/contacts/me/default",
+        stale.to_str().unwrap(),
+    ]);
     assert!(diff_r(&dest, &stale).status.success());
     k.ok(&["fsck"]);
 }

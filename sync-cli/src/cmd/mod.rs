@@ -9,6 +9,7 @@ pub mod gc;
 pub mod import;
 pub mod init;
 pub mod log;
+pub mod merge;
 pub mod status;
 pub mod up;
 
@@ -42,6 +43,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Fsck(c) => c.run(&ctx),
         Command::Gc(c) => c.run(&ctx),
         Command::Status(c) => c.run(&ctx),
+        Command::Merge(c) => c.run(&ctx),
+        Command::Conflicts(c) => c.run(&ctx),
+        Command::Resolve(c) => c.run(&ctx),
         Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
     }
 }

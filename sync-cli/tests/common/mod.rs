@@ -13,7 +13,9 @@ pub struct Kith {
 impl Kith {
     /// A new store, created with `kith init`.
     pub fn init() -> Kith {
-        let k = Kith { dir: tempfile::tempdir().unwrap() };
+        let k = Kith {
+            dir: tempfile::tempdir().unwrap(),
+        };
         k.ok(&["init", "--device", "test-device"]);
         k
     }
@@ -25,14 +27,24 @@ impl Kith {
     /// A `kith` command on this store, not yet run.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kith"));
-        c.arg("--store").arg(self.store()).args(args).env_remove("KITH_STORE").env("RUST_LOG", "warn");
+        c.arg("--store")
+            .arg(self.store())
+            .args(args)
+            .env_remove("KITH_STORE")
+            .env("RUST_LOG", "warn");
         c
     }
 
     /// Runs a command, feeding `stdin`.
     pub fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
-        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         child.wait_with_output().unwrap()
     }
@@ -40,7 +52,11 @@ impl Kith {
     /// Runs a command that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run_with(args, b"");
-        assert!(out.status.success(), "kith {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kith {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
