@@ -1,0 +1,126 @@
+//! The replica's local state: secrets that never enter the synced store.
+//!
+//! `<store dir>/local/` (mode 0700) holds `root.key`, `device.key`, `dkim.key`,
+//! `services/<service>.key` and `tsig/<device>.key`, each mode 0600. The store holds
+//! only the public halves.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The local state folder of one replica.
+#[derive(Clone, Debug)]
+pub struct Local {
+    dir: PathBuf,
+}
+
+/// The root key's file.
+pub const ROOT_KEY: &str = "root.key";
+/// This device's TLS key's file.
+pub const DEVICE_KEY: &str = "device.key";
+/// The DKIM key's file.
+pub const DKIM_KEY: &str = "dkim.key";
+
+/// A service key's file.
+pub fn service_key(service: &str) -> String {
+    format!("services/{service}.key")
+}
+
+/// A device's TSIG secret's file.
+pub fn tsig_key(device: &str) -> String {
+    format!("tsig/{device}.key")
+}
+
+impl Local {
+    /// The local state of the store in `store_dir`.
+    pub fn new(store_dir: &Path) -> Local {
+        Local {
+            dir: store_dir.join("local"),
+        }
+    }
+
+    /// The folder itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes a secret file (0600), making its folders (0700).
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.dir.join(name);
+        let parent = path.parent().unwrap_or(&self.dir);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| io(parent, e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(&self.dir, e))?;
+        let tmp = path.with_extension("tmp");
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, e))?;
+        file.write_all(bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| io(&path, e))
+    }
+
+    /// Reads a secret file; `None` if absent.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.dir.join(name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path, e)),
+        }
+    }
+
+    /// Reads a secret file that must be there.
+    pub fn require(&self, name: &str, what: &'static str) -> Result<Vec<u8>> {
+        self.read(name)?.ok_or_else(|| Error::MissingSecret {
+            what,
+            path: self.dir.join(name),
+        })
+    }
+
+    /// Removes a secret file if present.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_private_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Local::new(dir.path());
+        local.write(&tsig_key("laptop"), b"secret").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(local.dir()), 0o700);
+        assert_eq!(mode(&local.dir().join("tsig")), 0o700);
+        assert_eq!(mode(&local.dir().join("tsig/laptop.key")), 0o600);
+        assert_eq!(local.read("tsig/laptop.key").unwrap().unwrap(), b"secret");
+        assert!(local.read("nothing").unwrap().is_none());
+    }
+}

@@ -1,0 +1,216 @@
+//! rustls verifiers for Kith-to-Kith links: only certificates that chain to the user's
+//! root and are not revoked.
+//!
+//! Both wrap rustls' WebPKI verifiers (chain, validity, names, signatures) built with the
+//! user root as the only trust anchor, then refuse any end-entity certificate whose
+//! serial is in the revocation list. The list is a shared [`Revocations`] handle, so a
+//! service can refresh it when `/identity/revoked` changes without new TLS configs.
+//! [`client_config`] and [`server_config`] build mutual-TLS configs on the ring provider.
+
+use std::sync::{Arc, RwLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+
+use crate::enroll::Revoked;
+use crate::error::{Error, Result};
+use crate::keys;
+
+/// The revocation list the verifiers consult; clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct Revocations(Arc<RwLock<Revoked>>);
+
+impl Revocations {
+    /// A handle holding `revoked`.
+    pub fn new(revoked: Revoked) -> Revocations {
+        Revocations(Arc::new(RwLock::new(revoked)))
+    }
+
+    /// Replaces the list (e.g. after the store's `/identity/revoked` changed).
+    pub fn set(&self, revoked: Revoked) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = revoked;
+    }
+
+    fn check(&self, end_entity: &CertificateDer<'_>) -> std::result::Result<(), rustls::Error> {
+        let serial = keys::serial_hex(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let list = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if list.has_serial(&serial) {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+        }
+        Ok(())
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(root_pem: &str) -> Result<Arc<RootCertStore>> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(keys::cert_der(root_pem)?)
+        .map_err(|e| Error::Cert(format!("the root certificate: {e}")))?;
+    Ok(Arc::new(roots))
+}
+
+/// Verifies servers' certificates for a Kith client.
+#[derive(Debug)]
+pub struct KithServerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    revoked: Revocations,
+}
+
+/// Verifies clients' certificates for a Kith server (a certificate is required).
+#[derive(Debug)]
+pub struct KithClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    revoked: Revocations,
+}
+
+/// A server verifier trusting only `root_pem`, refusing what `revoked` lists.
+pub fn server_verifier(root_pem: &str, revoked: Revocations) -> Result<Arc<KithServerVerifier>> {
+    let inner = WebPkiServerVerifier::builder_with_provider(roots(root_pem)?, provider())
+        .build()
+        .map_err(|e| Error::Cert(e.to_string()))?;
+    Ok(Arc::new(KithServerVerifier { inner, revoked }))
+}
+
+/// A client verifier trusting only `root_pem`, refusing what `revoked` lists.
+pub fn client_verifier(root_pem: &str, revoked: Revocations) -> Result<Arc<KithClientVerifier>> {
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(root_pem)?, provider())
+        .build()
+        .map_err(|e| Error::Cert(e.to_string()))?;
+    Ok(Arc::new(KithClientVerifier { inner, revoked }))
+}
+
+impl ServerCertVerifier for KithServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verified =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
+        self.revoked.check(end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+impl ClientCertVerifier for KithClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        self.revoked.check(end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn chain_and_key(
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| Error::Cert(format!("reading a private key: {e}")))?;
+    Ok((vec![keys::cert_der(cert_pem)?], key))
+}
+
+/// A mutual-TLS client config: trusts only the user root, presents this certificate.
+pub fn client_config(
+    root_pem: &str,
+    revoked: Revocations,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<ClientConfig> {
+    let (chain, key) = chain_and_key(cert_pem, key_pem)?;
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Cert(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(server_verifier(root_pem, revoked)?)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| Error::Cert(e.to_string()))
+}
+
+/// A mutual-TLS server config: requires a client certificate from the user root.
+pub fn server_config(
+    root_pem: &str,
+    revoked: Revocations,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<ServerConfig> {
+    let (chain, key) = chain_and_key(cert_pem, key_pem)?;
+    ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Cert(e.to_string()))?
+        .with_client_cert_verifier(client_verifier(root_pem, revoked)?)
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Cert(e.to_string()))
+}
