@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use common::Kith;
@@ -55,7 +55,7 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_commit() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let lines = run_writer_then_kill(&k, &work, next, Duration::from_millis(10 + seed % 150));
+        let lines = run_writer_then_kill(&k, &work, next, Duration::from_millis(seed % 60));
         acknowledged.extend(&lines);
         next = lines.last().map_or(next, |l| l + 1) + 1;
 
@@ -68,15 +68,15 @@ fn sigkill_at_random_moments_never_loses_an_acknowledged_commit() {
         );
         check_acknowledged(&k, &acknowledged, round);
     }
-    assert!(
-        acknowledged.len() > 100,
-        "the writer made too little progress to test anything: {}",
+    println!(
+        "{} commits acknowledged across 100 kills",
         acknowledged.len()
     );
 }
 
-/// Starts the writer at item `start`, lets it run for `after`, kills its whole process
-/// group with SIGKILL, and returns the items it acknowledged.
+/// Starts the writer at item `start`, waits for its first acknowledged commit, lets it
+/// run `after` more, kills its whole process group with SIGKILL, and returns the items it
+/// acknowledged.
 fn run_writer_then_kill(k: &Kith, work: &std::path::Path, start: u64, after: Duration) -> Vec<u64> {
     let mut child = Command::new("bash")
         .args(["-c", WRITER, "writer", &start.to_string()])
@@ -89,19 +89,16 @@ fn run_writer_then_kill(k: &Kith, work: &std::path::Path, start: u64, after: Dur
         .process_group(0)
         .spawn()
         .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let lines = Arc::clone(&lines);
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines
-                    .lock()
-                    .unwrap()
-                    .push(line.trim().parse::<u64>().unwrap());
-            }
-        })
-    };
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line.trim().parse::<u64>().unwrap());
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the writer acknowledged nothing within a minute");
     std::thread::sleep(after);
     let pgid = child.id();
     let killed = Command::new("kill")
@@ -111,7 +108,7 @@ fn run_writer_then_kill(k: &Kith, work: &std::path::Path, start: u64, after: Dur
     assert!(killed.success());
     child.wait().unwrap();
     reader.join().unwrap();
-    Arc::try_unwrap(lines).unwrap().into_inner().unwrap()
+    std::iter::once(first).chain(rx.try_iter()).collect()
 }
 
 /// Every acknowledged item is in the store with exactly the bytes written.
