@@ -49,8 +49,8 @@ pub enum Transport {
 struct State {
     catalog: Catalog,
     keys: KeyRing,
-    /// The serial computed from the store, before any bump for monotonicity.
-    computed_serial: u32,
+    /// The `/identity/zone` tree this snapshot was built from.
+    zone_tree: Option<kith_store::Hash>,
 }
 
 /// The DNS server's core: a snapshot of the zone, and the store to write updates to.
@@ -82,7 +82,7 @@ impl Server {
     /// A read-only server of one zone (no store, no updates).
     pub fn with_zone(zone: Zone, keys: KeyRing, provider: Provider) -> Server {
         let state = State {
-            computed_serial: zone.serial(),
+            zone_tree: None,
             catalog: Catalog::new(vec![Arc::new(zone)]),
             keys,
         };
@@ -99,22 +99,26 @@ impl Server {
         let Some(site) = &self.site else {
             return Ok(None);
         };
+        let root = site.store.head_tree(&site.branch)?;
+        let zone_tree = site
+            .store
+            .find(&root, crate::zone::ZONE_DIR)?
+            .map(|(_, h)| h);
         let zone = Zone::load_branch(&site.store, &site.branch)?;
         let keys = KeyRing::new(&site.tsig_keys()?)?;
         let old = self.state();
         let old_served = old.catalog.zones().first().map(|z| z.serial());
-        let computed = zone.as_ref().map_or(0, |z| z.serial());
-        let changed = computed != old.computed_serial || old_served.is_none();
+        let changed = zone_tree != old.zone_tree || old_served.is_none();
         let zone = zone.map(|z| match old_served {
             Some(served) if !changed => z.with_serial(served),
-            Some(served) if computed <= served => z.with_serial(served.wrapping_add(1)),
+            Some(served) if z.serial() <= served => z.with_serial(served.wrapping_add(1)),
             _ => z,
         });
         let serial = zone.as_ref().map(|z| z.serial());
         let state = State {
             catalog: Catalog::new(zone.into_iter().map(Arc::new).collect()),
             keys,
-            computed_serial: computed,
+            zone_tree,
         };
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
         Ok(if changed { serial } else { None })
