@@ -141,3 +141,17 @@ fn bytes_come_back_exactly_and_bad_paths_are_refused() {
         Err(kith_store::Error::WrongKind { .. })
     ));
 }
+
+#[test]
+fn watch_sees_commits_made_through_another_handle_on_the_same_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let service = Store::create(&path).unwrap();
+    let events = service.watch();
+    let cli = Store::open(&path).unwrap();
+    let c1 = commit(&cli, "main", "/contacts/a.vcf", "1");
+    let e = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!((e.name.as_str(), e.new), ("main", Some(c1)));
+    let root = service.commit(&c1).unwrap().tree;
+    assert_eq!(service.get(&root, "/contacts/a.vcf").unwrap().unwrap(), b"1", "the other handle reads the new objects");
+}
