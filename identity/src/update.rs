@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
-use crate::enroll::Site;
+use crate::enroll::{Revoked, Site, tsig_path};
 use crate::error::Result;
 use crate::zone::{self, Zone};
 
@@ -58,6 +58,16 @@ pub fn apply(site: &Site, zone: &Zone, request: &Message, device: &str) -> Resul
     let Some(current) = Zone::load(&site.store, &tx.base_tree(), zone.serial())? else {
         return Ok(ResponseCode::ServFail);
     };
+    // The key's device must still be enrolled in the version this update builds on, so
+    // no update lands after the commit that revoked it, however soon.
+    let revoked = Revoked::load(&site.store, &tx.base_tree())?;
+    let enrolled = site
+        .store
+        .get(&tx.base_tree(), &tsig_path(device))?
+        .is_some();
+    if revoked.has_name(device) || !enrolled {
+        return Ok(ResponseCode::NotAuth);
+    }
     // §3.2: prerequisites, in the answer ("prerequisite") section.
     if let Some(code) = check_prerequisites(&current, &request.answers) {
         return Ok(code);

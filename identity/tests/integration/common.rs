@@ -75,7 +75,11 @@ impl Fixture {
             .args(args)
             .output()
             .expect("kdig runs (apt install knot-dnsutils)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     /// Commits `text` (presentation format) as the owner file of `owner`.
