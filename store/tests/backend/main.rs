@@ -5,3 +5,4 @@ mod common;
 mod concurrency;
 mod conformance;
 mod corruption;
+mod figures;

@@ -34,7 +34,7 @@ const FANOUT: u64 = 256 * 4;
 const FOOT: u64 = FANOUT + 8 + 8 + 32;
 /// After this many lookups the mapping's pages are dropped from the process, so a large
 /// index does not stay resident (the kernel's page cache still holds them).
-const LOOKUPS_PER_RELEASE: u64 = 1 << 16;
+const LOOKUPS_PER_RELEASE: u64 = 512;
 
 /// A loaded index, or the empty one of a pack that has none yet.
 pub(crate) struct Index {
@@ -46,6 +46,7 @@ pub(crate) struct Index {
     id: Option<(u64, u64)>,
     lookups: AtomicU64,
     path: PathBuf,
+    bloom: Bloom,
 }
 
 impl Index {
@@ -60,6 +61,7 @@ impl Index {
             id: None,
             lookups: AtomicU64::new(0),
             path: PathBuf::new(),
+            bloom: Bloom::new(0),
         }
     }
 
@@ -98,7 +100,8 @@ impl Index {
         }
         let mut foot = vec![0; FOOT as usize];
         file.read_exact_at(&mut foot, len - FOOT).map_err(io)?;
-        if checksum(&file, len - 32).map_err(io)?[..] != foot[FOOT as usize - 32..] {
+        let (sum, bloom) = checksum(&file, len - 32, (len - HEAD - FOOT) / ENTRY).map_err(io)?;
+        if sum[..] != foot[FOOT as usize - 32..] {
             return Ok(Err("checksum does not match".into()));
         }
         let word = |at: usize| u64::from_le_bytes(foot[at..at + 8].try_into().expect("8 bytes"));
@@ -133,6 +136,7 @@ impl Index {
             id,
             lookups,
             path,
+            bloom,
         }))
     }
 
@@ -155,6 +159,9 @@ impl Index {
     /// The offset (with the [`DAMAGED`] bit) of `hash`'s record, if indexed.
     pub(crate) fn lookup(&self, hash: &Hash) -> Option<u64> {
         let map = self.map.as_ref()?;
+        if !self.bloom.may_contain(&hash.0) {
+            return None;
+        }
         self.release_pages_now_and_then(map);
         let first = usize::from(hash.0[0]);
         let mut lo = if first == 0 {
@@ -269,18 +276,73 @@ fn parse_entry(bytes: &[u8]) -> (Hash, u64) {
     )
 }
 
-/// blake3 over the first `len` bytes of `file`, read in chunks.
-fn checksum(file: &File, len: u64) -> std::io::Result<[u8; 32]> {
+/// blake3 over the first `len` bytes of `file` (an index of `count` entries), read in
+/// chunks, and a [`Bloom`] filter of the entries' hashes built on the way.
+fn checksum(file: &File, len: u64, count: u64) -> std::io::Result<([u8; 32], Bloom)> {
+    const CHUNK: u64 = 1638 * ENTRY;
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0; 1 << 16];
+    let mut bloom = Bloom::new(count);
+    let mut buf = vec![0; CHUNK as usize];
+    let entries_end = HEAD + count * ENTRY;
     let mut at = 0;
     while at < len {
-        let n = (len - at).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..n], at)?;
-        hasher.update(&buf[..n]);
-        at += n as u64;
+        let stop = if at < HEAD {
+            HEAD
+        } else if at < entries_end {
+            entries_end.min(at + CHUNK)
+        } else {
+            len
+        };
+        let chunk = &mut buf[..(stop - at) as usize];
+        file.read_exact_at(chunk, at)?;
+        hasher.update(chunk);
+        if (HEAD..entries_end).contains(&at) {
+            chunk
+                .chunks_exact(ENTRY as usize)
+                .for_each(|e| bloom.insert(&e[..32]));
+        }
+        at = stop;
     }
-    Ok(*hasher.finalize().as_bytes())
+    Ok((*hasher.finalize().as_bytes(), bloom))
+}
+
+/// A Bloom filter over the indexed hashes, so that looking up an absent hash (every new
+/// object written) rarely touches the mapped index and large indexes stay off the
+/// resident set. The probes are bits of the (uniform) hash itself.
+struct Bloom {
+    bits: Vec<u64>,
+    mask: u64,
+}
+
+impl Bloom {
+    const PROBES: usize = 6;
+
+    /// 16 to 32 bits per entry: about 0.1% false positives.
+    fn new(count: u64) -> Bloom {
+        let bits = (count * 16).next_power_of_two().max(64);
+        Bloom {
+            bits: vec![0; (bits / 64) as usize],
+            mask: bits - 1,
+        }
+    }
+
+    fn probes(&self, hash: &[u8]) -> [u64; Bloom::PROBES] {
+        std::array::from_fn(|j| {
+            let b = &hash[4 + 4 * j..8 + 4 * j];
+            u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])) & self.mask
+        })
+    }
+
+    fn insert(&mut self, hash: &[u8]) {
+        for bit in self.probes(hash) {
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+    }
+
+    fn may_contain(&self, hash: &[u8]) -> bool {
+        let set = |bit: u64| self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0;
+        self.probes(hash).into_iter().all(set)
+    }
 }
 
 /// Streams sorted entries into an index file, hashing as it goes.

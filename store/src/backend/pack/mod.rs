@@ -15,7 +15,7 @@
 //! ```
 //!
 //! A record is `MAGIC d3 4b 52 01 | payload length (u32 LE) | blake3 hash (32) | payload`,
-//! the payload a codec byte (0 raw, 1 lz4 block with its size prepended) and the object's
+//! the payload a codec byte (0 raw, 1 raw deflate with the inflated size prepended) and the object's
 //! canonical bytes in that codec (see [`record`]). The index layout is in [`index`].
 //!
 //! # Why a crash loses nothing acknowledged
