@@ -91,7 +91,6 @@ for i in range(n):
     data = f"note {i}\n"
     msg = f"note {i}"
     print(f"commit refs/heads/main\ncommitter bench <b@example.org> {1700000000 + i} +0000\ndata {len(msg)}\n{msg}")
-    if i: print("from refs/heads/main^0")
     print(f"M 100644 inline notes/{i:05}.txt\ndata {len(data)}\n{data}", end="")
 PY
 t2=$(now); git -C "$W/g3" fast-import --quiet < "$W/fi"; t3=$(now)
