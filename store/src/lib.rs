@@ -26,6 +26,7 @@ mod maintenance;
 pub mod merge;
 mod object;
 mod store;
+pub mod sync;
 mod tree;
 pub mod watch;
 

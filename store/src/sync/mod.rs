@@ -1,0 +1,46 @@
+//! Sync between replicas: a sans-IO protocol that fetches and pushes commits and the
+//! objects they need, sending only what the other side lacks and verifying every object.
+//!
+//! Like smoltcp's layers, nothing here does I/O or reads a clock: [`Server`],
+//! [`FetchClient`] and [`PushClient`] are [`Endpoint`]s fed [`Message`]s that return the
+//! messages to send, and [`FrameDecoder`] turns a byte stream into messages. The transport
+//! (TCP with mutual TLS checked against the user's root, in kith-identity's terms) is a
+//! thin shell around them, and tests drive them over an in-memory link.
+//!
+//! How a fetch finds what to send is described in [`receive`]; a push is a fetch in the
+//! other direction followed by compare-and-set of the server's branches, refused unless
+//! it is a fast-forward.
+
+mod message;
+pub mod receive;
+mod send;
+mod session;
+
+pub use message::{FrameDecoder, FrameError, MAX_FRAME, Message, Mode, RefUpdate, VERSION};
+pub use receive::{FetchReport, Receiver};
+pub use send::Sender;
+pub use session::{Endpoint, FetchClient, PushClient, Server};
+
+use crate::hash::Hash;
+
+/// Why a sync session ended early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    /// The peer sent bytes that do not hash to the object asked for, or do not decode as
+    /// the kind expected; the session is cut off and the object is not kept.
+    #[error("the peer sent a bad object for {0}; nothing of it was kept")]
+    BadObject(Hash),
+    /// The peer does not have an object its own tree refers to.
+    #[error("the peer lacks object {0} that its history needs; run `kith fsck` there")]
+    Missing(Hash),
+    /// The peer broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The peer reported an error and ended the session.
+    #[error("the peer ended the session: {0}")]
+    Peer(String),
+}

@@ -1,0 +1,334 @@
+//! The receiving role: finds what it lacks, fetches it, verifies every object, and writes
+//! it bottom-up so that an object in the store always has everything below it.
+//!
+//! 1. **Negotiate commits.** From each local head, walk first parents and offer commits at
+//!    distances 0, 1, 2, 4, 8, ... ([`Message::Haves`]); the sender acks those it has. A
+//!    line stops at its first ack, so a long shared history costs a few rounds.
+//! 2. **Fetch commits** reachable from the wanted heads and not from the acked ones.
+//! 3. **Fetch trees level by level**: ask only for the children the store lacks, so an
+//!    unchanged subtree is never descended into and syncing one change walks one path.
+//!    Blobs are written as they arrive; nodes and commits are held until everything below
+//!    them is here, then written children first. An interrupted fetch therefore keeps its
+//!    blobs, and the next one asks only for what is still missing.
+//!
+//! Every object's bytes must hash to the name asked for and decode as the kind expected;
+//! anything else ends the session with [`SyncError::BadObject`] and is not kept.
+
+use std::collections::{HashSet, VecDeque};
+
+use super::SyncError;
+use super::message::Message;
+use super::send::MAX_WANT;
+use crate::backend::LockGuard;
+use crate::hash::Hash;
+use crate::object::{Node, Object};
+use crate::store::Store;
+
+/// Commits offered per negotiation round.
+const HAVES_PER_ROUND: usize = 32;
+
+/// What a finished fetch brought.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchReport {
+    /// New commits.
+    pub commits: u64,
+    /// New objects of every kind (commits included).
+    pub objects: u64,
+    /// Their canonical bytes.
+    pub bytes: u64,
+    /// Negotiation rounds.
+    pub rounds: u64,
+}
+
+/// One first-parent line of local history being offered.
+struct Line {
+    /// The last commit offered (the walk continues from it); `None` when the line is over.
+    next: Option<Hash>,
+    walked: u64,
+    gap: u64,
+    /// What this line offered in the current round.
+    round: Vec<Hash>,
+}
+
+/// Offers per line per round.
+const PER_LINE: usize = 4;
+
+enum State {
+    Negotiating {
+        lines: Vec<Line>,
+        acked: Vec<Hash>,
+    },
+    Commits,
+    Trees {
+        commits: Vec<(Hash, Vec<u8>)>,
+        nodes: Vec<(Hash, Vec<u8>)>,
+        asked: Vec<Hash>,
+        queue: VecDeque<Hash>,
+        seen: HashSet<Hash>,
+    },
+    Done,
+}
+
+/// Fetches the commits `wants` (and everything they need) into a store.
+///
+/// Holds the store's maintenance lock until dropped: move refs to the fetched commits
+/// before dropping it, so that `gc` cannot take the new objects first.
+pub struct Receiver {
+    store: Store,
+    wants: Vec<Hash>,
+    state: State,
+    report: FetchReport,
+    _hold: LockGuard,
+}
+
+impl Receiver {
+    /// Starts fetching `wants`; returns the receiver and its first messages. With nothing
+    /// to fetch (all wanted commits present) it is done at once.
+    pub fn start(store: Store, wants: Vec<Hash>) -> Result<(Receiver, Vec<Message>), SyncError> {
+        let hold = store.object_store().lock(false)?;
+        let mut missing = Vec::new();
+        for w in wants {
+            if !store.object_store().contains(&w)? && !missing.contains(&w) {
+                missing.push(w);
+            }
+        }
+        let lines = store
+            .branches()?
+            .into_iter()
+            .map(|(_, h)| Line {
+                next: Some(h),
+                walked: 0,
+                gap: 1,
+                round: Vec::new(),
+            })
+            .collect();
+        let state = State::Negotiating {
+            lines,
+            acked: Vec::new(),
+        };
+        let mut receiver = Receiver {
+            store,
+            wants: missing,
+            state,
+            report: FetchReport::default(),
+            _hold: hold,
+        };
+        if receiver.wants.is_empty() {
+            receiver.state = State::Done;
+            return Ok((receiver, Vec::new()));
+        }
+        let first = receiver.negotiate()?;
+        Ok((receiver, first))
+    }
+
+    /// Whether everything wanted is in the store.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// What was fetched so far.
+    pub fn report(&self) -> &FetchReport {
+        &self.report
+    }
+
+    /// Handles the sender's answer; returns the next messages to send.
+    pub fn handle(&mut self, message: Message) -> Result<Vec<Message>, SyncError> {
+        match (&mut self.state, message) {
+            (State::Negotiating { acked, .. }, Message::Acks(acks)) => {
+                acked.extend(&acks);
+                self.stop_acked_lines(&acks);
+                self.negotiate()
+            }
+            (State::Commits, Message::Objects(objects)) => self.take_commits(objects),
+            (State::Trees { .. }, Message::Objects(objects)) => self.take_trees(objects),
+            (_, Message::Error(e)) => Err(SyncError::Peer(e)),
+            (_, other) => Err(SyncError::Protocol(format!("unexpected {}", name(&other)))),
+        }
+    }
+
+    /// The next round of haves, or the commit request once negotiation is over.
+    fn negotiate(&mut self) -> Result<Vec<Message>, SyncError> {
+        let State::Negotiating { lines, acked } = &mut self.state else {
+            unreachable!("only while negotiating")
+        };
+        let mut haves = Vec::new();
+        for line in lines.iter_mut() {
+            line.round.clear();
+            for _ in 0..PER_LINE {
+                if haves.len() >= HAVES_PER_ROUND {
+                    break;
+                }
+                let Some(offer) = advance(&self.store, line)? else {
+                    break;
+                };
+                line.round.push(offer);
+                haves.push(offer);
+            }
+        }
+        if !haves.is_empty() {
+            self.report.rounds += 1;
+            return Ok(vec![Message::Haves(haves)]);
+        }
+        let common = std::mem::take(acked);
+        self.state = State::Commits;
+        Ok(vec![Message::WantCommits {
+            heads: self.wants.clone(),
+            common,
+        }])
+    }
+
+    /// Ends the lines whose offered commit was acked.
+    fn stop_acked_lines(&mut self, acks: &[Hash]) {
+        if let State::Negotiating { lines, .. } = &mut self.state {
+            for line in lines.iter_mut() {
+                if line.round.iter().any(|offered| acks.contains(offered)) {
+                    line.next = None;
+                }
+            }
+        }
+    }
+
+    fn take_commits(&mut self, objects: Vec<Option<Vec<u8>>>) -> Result<Vec<Message>, SyncError> {
+        let mut commits = Vec::new();
+        let mut roots = VecDeque::new();
+        let mut seen = HashSet::new();
+        for bytes in objects {
+            let bytes = bytes.ok_or_else(|| {
+                SyncError::Protocol("the sender lacks a commit it offered".into())
+            })?;
+            let hash = Hash::of(&bytes);
+            let Ok(Object::Commit(c)) = Object::decode(&bytes) else {
+                return Err(SyncError::BadObject(hash));
+            };
+            if !self.store.object_store().contains(&c.tree)? && seen.insert(c.tree) {
+                roots.push_back(c.tree);
+            }
+            commits.push((hash, bytes));
+        }
+        for w in &self.wants {
+            if !commits.iter().any(|(h, _)| h == w) {
+                return Err(SyncError::Protocol(format!(
+                    "the sender did not send wanted commit {w}"
+                )));
+            }
+        }
+        self.state = State::Trees {
+            commits,
+            nodes: Vec::new(),
+            asked: Vec::new(),
+            queue: roots,
+            seen,
+        };
+        self.ask_or_finish()
+    }
+
+    fn take_trees(&mut self, objects: Vec<Option<Vec<u8>>>) -> Result<Vec<Message>, SyncError> {
+        let State::Trees {
+            nodes,
+            asked,
+            queue,
+            seen,
+            ..
+        } = &mut self.state
+        else {
+            unreachable!("only fetching trees")
+        };
+        if objects.len() != asked.len() {
+            return Err(SyncError::Protocol(
+                "answer does not match the request".into(),
+            ));
+        }
+        for (hash, bytes) in std::mem::take(asked).into_iter().zip(objects) {
+            let bytes = bytes.ok_or(SyncError::Missing(hash))?;
+            if Hash::of(&bytes) != hash {
+                return Err(SyncError::BadObject(hash));
+            }
+            match Object::decode(&bytes).map_err(|_| SyncError::BadObject(hash))? {
+                Object::Blob(_) => {
+                    self.store.object_store().write(&hash, &bytes)?;
+                    self.report.objects += 1;
+                    self.report.bytes += bytes.len() as u64;
+                }
+                Object::Node(node) => {
+                    for child in children(&node) {
+                        if !self.store.object_store().contains(&child)? && seen.insert(child) {
+                            queue.push_back(child);
+                        }
+                    }
+                    nodes.push((hash, bytes));
+                }
+                Object::Commit(_) => return Err(SyncError::BadObject(hash)),
+            }
+        }
+        self.ask_or_finish()
+    }
+
+    /// Asks for the next batch of missing objects, or writes the held nodes and commits.
+    fn ask_or_finish(&mut self) -> Result<Vec<Message>, SyncError> {
+        let State::Trees { asked, queue, .. } = &mut self.state else {
+            unreachable!("only fetching trees")
+        };
+        if !queue.is_empty() {
+            let n = queue.len().min(MAX_WANT);
+            *asked = queue.drain(..n).collect();
+            return Ok(vec![Message::WantObjects(asked.clone())]);
+        }
+        let State::Trees { commits, nodes, .. } = std::mem::replace(&mut self.state, State::Done)
+        else {
+            unreachable!()
+        };
+        for (hash, bytes) in nodes.iter().rev().chain(&commits) {
+            self.store.object_store().write(hash, bytes)?;
+            self.report.objects += 1;
+            self.report.bytes += bytes.len() as u64;
+        }
+        self.report.commits = commits.len() as u64;
+        self.store.object_store().sync()?;
+        Ok(Vec::new())
+    }
+}
+
+/// Moves a line to its next offer: distances 0, 1, 2, 4, 8, ... along first parents.
+fn advance(store: &Store, line: &mut Line) -> Result<Option<Hash>, SyncError> {
+    let Some(mut at) = line.next else {
+        return Ok(None);
+    };
+    if line.walked > 0 {
+        for _ in 0..line.gap {
+            match store.commit(&at)?.parents.first() {
+                Some(p) => at = *p,
+                None => {
+                    line.next = None;
+                    return Ok(None);
+                }
+            }
+        }
+        line.gap = (line.gap * 2).min(1024);
+    }
+    line.walked += 1;
+    line.next = Some(at);
+    Ok(Some(at))
+}
+
+/// The objects a node refers to.
+fn children(node: &Node) -> Vec<Hash> {
+    match node {
+        Node::Leaf(entries) => entries.iter().map(|e| e.hash).collect(),
+        Node::Inode { children, .. } => children.iter().map(|(_, h)| *h).collect(),
+    }
+}
+
+fn name(m: &Message) -> &'static str {
+    match m {
+        Message::Hello { .. } => "Hello",
+        Message::Refs(_) => "Refs",
+        Message::Haves(_) => "Haves",
+        Message::Acks(_) => "Acks",
+        Message::WantCommits { .. } => "WantCommits",
+        Message::WantObjects(_) => "WantObjects",
+        Message::Objects(_) => "Objects",
+        Message::Push(_) => "Push",
+        Message::Pushed(_) => "Pushed",
+        Message::Error(_) => "Error",
+    }
+}

@@ -1,0 +1,92 @@
+//! The sending role: answers a receiver's questions from the local store.
+
+use std::collections::HashSet;
+
+use super::SyncError;
+use super::message::Message;
+use crate::hash::Hash;
+use crate::store::Store;
+
+/// Objects answered per [`Message::WantObjects`] at most.
+pub const MAX_WANT: usize = 16_384;
+
+/// Answers [`Message::Haves`], [`Message::WantCommits`] and [`Message::WantObjects`].
+pub struct Sender {
+    store: Store,
+}
+
+impl Sender {
+    /// A sender over `store`.
+    pub fn new(store: Store) -> Sender {
+        Sender { store }
+    }
+
+    /// The answer to one receiver message, or `None` if it is not a question for a sender.
+    pub fn answer(&self, message: &Message) -> Result<Option<Message>, SyncError> {
+        Ok(Some(match message {
+            Message::Haves(commits) => Message::Acks(self.known(commits)?),
+            Message::WantCommits { heads, common } => {
+                Message::Objects(self.commits(heads, common)?)
+            }
+            Message::WantObjects(hashes) if hashes.len() > MAX_WANT => {
+                return Err(SyncError::Protocol(format!(
+                    "asked for {} objects at once; at most {MAX_WANT}",
+                    hashes.len()
+                )));
+            }
+            Message::WantObjects(hashes) => Message::Objects(self.objects(hashes)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    fn known(&self, commits: &[Hash]) -> Result<Vec<Hash>, SyncError> {
+        let mut out = Vec::new();
+        for c in commits {
+            if self.store.object_store().contains(c)? {
+                out.push(*c);
+            }
+        }
+        Ok(out)
+    }
+
+    fn objects(&self, hashes: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+        hashes
+            .iter()
+            .map(|h| Ok(self.store.object_store().read(h)?))
+            .collect()
+    }
+
+    /// The commits reachable from `heads` and not from `common`, parents before children.
+    fn commits(&self, heads: &[Hash], common: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+        let mut known = HashSet::new();
+        for c in common {
+            if self.store.object_store().contains(c)? {
+                known.extend(self.store.ancestors(*c)?);
+            }
+        }
+        let mut order = Vec::new();
+        let mut done = HashSet::new();
+        let mut stack: Vec<(Hash, bool)> = heads.iter().map(|h| (*h, false)).collect();
+        while let Some((hash, parents_done)) = stack.pop() {
+            if known.contains(&hash) || (!parents_done && done.contains(&hash)) {
+                continue;
+            }
+            if parents_done {
+                if done.insert(hash) {
+                    order.push(hash);
+                }
+                continue;
+            }
+            let commit = self.store.commit(&hash)?;
+            stack.push((hash, true));
+            stack.extend(
+                commit
+                    .parents
+                    .iter()
+                    .filter(|p| !done.contains(*p))
+                    .map(|p| (*p, false)),
+            );
+        }
+        self.objects(&order)
+    }
+}
