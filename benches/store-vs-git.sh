@@ -13,6 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../scripts/env.sh"
 cd "$KITH_ROOT"
+TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
 
 quick=0; [[ "${1:-}" == "--quick" ]] && quick=1
 N_VCARDS=10000 N_COMMITS=1000 N_BIG=100000 N_SMALL=1000000
@@ -22,8 +23,8 @@ command -v git >/dev/null || { echo "needs git" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { apt-get install -y -qq time >/dev/null; }
 cargo build --release --locked -q -p kith
 cargo bench --locked -q -p kith-store --bench api --no-run 2>/dev/null
-KITH="$KITH_ROOT/target/release/kith"
-API=$(ls -t target/release/deps/api-* | grep -v '\.d$' | head -1)
+KITH="$TARGET/release/kith"
+API=$(ls -t "$TARGET"/release/deps/api-* | grep -v '\.d$' | head -1)
 
 W=$(mktemp -d /tmp/kith-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
