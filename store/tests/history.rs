@@ -153,5 +153,9 @@ fn watch_sees_commits_made_through_another_handle_on_the_same_folder() {
     let e = events.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!((e.name.as_str(), e.new), ("main", Some(c1)));
     let root = service.commit(&c1).unwrap().tree;
-    assert_eq!(service.get(&root, "/contacts/a.vcf").unwrap().unwrap(), b"1", "the other handle reads the new objects");
+    assert_eq!(
+        service.get(&root, "/contacts/a.vcf").unwrap().unwrap(),
+        b"1",
+        "the other handle reads the new objects"
+    );
 }
