@@ -58,6 +58,9 @@ pub enum Command {
     Gc(cmd::gc::Gc),
     Up(cmd::up::Up),
     Status(cmd::status::Status),
+    Device(cmd::device::Device),
+    Identity(cmd::identity::Identity),
+    Serve(cmd::serve::Serve),
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `kith init`: create a store.
+//! `kith init`: create a store, and with `--zone` the user's identity.
 
 use std::process::ExitCode;
 
@@ -9,22 +9,64 @@ use kith_store::Store;
 use crate::args::Global;
 use crate::context::{Config, host_name, store_dir};
 
-/// Create a new, empty store (in --store, $KITH_STORE or ~/.local/share/kith).
+/// Create a new, empty store (in --store, $KITH_STORE or ~/.local/share/kith); with
+/// --zone, also the user's identity: root key, DNS zone and this device.
 #[derive(Args, Debug)]
 pub struct Init {
     /// This device's name, recorded as the author of its commits [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Also create the user's identity for this DNS zone (e.g. alice.home.arpa)
+    #[arg(long, value_name = "NAME")]
+    pub zone: Option<String>,
+    /// This device's addresses in the zone (repeatable) [default: 127.0.0.1 and ::1]
+    #[arg(long, value_name = "IP", requires = "zone")]
+    pub address: Vec<std::net::IpAddr>,
 }
 
 impl Init {
     pub fn run(&self, global: &Global) -> Result<ExitCode> {
         let dir = store_dir(global)?;
-        create(&dir, self.device.clone())?;
+        let store = create(&dir, self.device.clone())?;
+        if let Some(zone) = &self.zone {
+            return self.create_identity(global, &dir, store, zone);
+        }
         if global.json {
             crate::output::print_json(&serde_json::json!({ "store": dir }))?;
         } else {
             println!("created an empty Kith store in {}", dir.display());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl Init {
+    fn create_identity(
+        &self,
+        global: &Global,
+        dir: &std::path::Path,
+        store: Store,
+        zone: &str,
+    ) -> Result<ExitCode> {
+        let device = Config::load(dir)?.device.unwrap_or_else(host_name);
+        let addresses = if self.address.is_empty() {
+            vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()]
+        } else {
+            self.address.clone()
+        };
+        let site = kith_identity::Site::new(store, &global.branch, dir);
+        site.create(zone, &device, &addresses)
+            .with_context(|| format!("creating the identity for {zone}"))?;
+        let host = kith_identity::enroll::host_name(&site.origin()?, &device);
+        if global.json {
+            crate::output::print_json(&serde_json::json!({
+                "store": dir, "zone": site.origin()?.to_string(), "device": device, "host": host,
+            }))?;
+        } else {
+            println!(
+                "created a Kith store in {} with the identity of {zone}; this device is {host}",
+                dir.display()
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

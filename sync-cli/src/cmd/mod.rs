@@ -1,15 +1,18 @@
 //! One module per command: its arguments, help and behaviour.
 
 pub mod branch;
+pub mod device;
 pub mod diff;
 pub mod export;
 pub mod file;
 pub mod fsck;
 pub mod gc;
+pub mod identity;
 pub mod import;
 pub mod init;
 pub mod log;
 pub mod merge;
+pub mod serve;
 pub mod status;
 pub mod up;
 
@@ -46,6 +49,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Merge(c) => c.run(&ctx),
         Command::Conflicts(c) => c.run(&ctx),
         Command::Resolve(c) => c.run(&ctx),
+        Command::Device(c) => c.run(&ctx),
+        Command::Identity(c) => c.run(&ctx),
+        Command::Serve(c) => c.run(&ctx),
         Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
     }
 }

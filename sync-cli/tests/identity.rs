@@ -1,0 +1,176 @@
+//! `kith init --zone`, `kith device`, `kith identity` and `kith serve dns`, run as real
+//! processes, with kdig and knsupdate against the server on 127.0.0.1.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+
+use common::Kith;
+
+/// A store with the identity of alice.home.arpa, this device being `board`.
+fn identity() -> Kith {
+    let k = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let out = k.ok(&["init", "--zone", "alice.home.arpa", "--device", "board"]);
+    assert!(out.contains("board.alice.home.arpa"), "{out}");
+    k
+}
+
+/// `kith serve dns` on a free port; stopped (killed) when dropped.
+struct DnsServer {
+    child: Child,
+    addr: String,
+}
+
+impl DnsServer {
+    fn start(k: &Kith) -> DnsServer {
+        let mut child = k
+            .cmd(&["serve", "dns", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().strip_prefix("dns://").unwrap().to_string();
+        DnsServer { child, addr }
+    }
+
+    fn kdig(&self, args: &[&str]) -> String {
+        let (ip, port) = self.addr.rsplit_once(':').unwrap();
+        let out = Command::new("kdig")
+            .arg(format!("@{ip}"))
+            .args(["-p", port, "+short", "+timeout=2", "+retry=0"])
+            .args(args)
+            .output()
+            .expect("kdig runs (apt install knot-dnsutils)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn knsupdate(&self, key: &str, update: &str) -> bool {
+        let (ip, port) = self.addr.rsplit_once(':').unwrap();
+        let mut child = Command::new("knsupdate")
+            .args(["-y", key, "-t", "3", "-r", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("knsupdate runs (apt install knot-dnsutils)");
+        let script = format!("server {ip} {port}\nzone alice.home.arpa.\n{update}\nsend\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait().unwrap().success()
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn init_zone_root_cert_and_device_bundle() {
+    let k = identity();
+    let pem = k.ok(&["identity", "root-cert"]);
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert_eq!(k.ok(&["get", "/identity/root.pem"]), pem);
+    let bundle = k.json(&["device", "add", "laptop"]);
+    assert_eq!(bundle["device"], "laptop");
+    assert_eq!(bundle["host"], "laptop.alice.home.arpa");
+    assert_eq!(bundle["root_certificate"].as_str().unwrap(), pem);
+    assert!(bundle["key"].as_str().unwrap().contains("PRIVATE KEY"));
+    assert_eq!(bundle["tsig"]["algorithm"], "hmac-sha256");
+    assert_eq!(bundle["tsig"]["name"], "laptop.alice.home.arpa.");
+    // Private keys stay out of the store; the local state is private.
+    let listing = k.ok(&["ls", "-r", "/identity"]);
+    assert!(listing.contains("devices/laptop.pem"), "{listing}");
+    assert!(!listing.contains(".key"), "{listing}");
+    let mode = |p: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(k.store().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("local"), 0o700);
+    assert_eq!(mode("local/root.key"), 0o600);
+    assert_eq!(mode("local/tsig/laptop.key"), 0o600);
+    // `-o` writes the bundle to a private file.
+    let file = k.dir.path().join("phone.json");
+    k.ok(&["device", "add", "phone", "-o", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let phone: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(phone["device"], "phone");
+    assert!(
+        k.fails(&["device", "add", "phone"])
+            .contains("enrolled already")
+    );
+    let revoked = k.json(&["device", "revoke", "phone"]);
+    assert_eq!(revoked["device"], "phone");
+    assert!(k.ok(&["get", "/identity/revoked"]).contains("phone"));
+}
+
+#[test]
+fn serve_dns_answers_and_a_device_update_is_a_commit_by_the_device() {
+    let k = identity();
+    let bundle = k.json(&["device", "add", "laptop"]);
+    let key = format!(
+        "hmac-sha256:{}:{}",
+        bundle["tsig"]["name"].as_str().unwrap(),
+        bundle["tsig"]["secret"].as_str().unwrap()
+    );
+    let dns = DnsServer::start(&k);
+    assert_eq!(
+        dns.kdig(&["board.alice.home.arpa", "A"]).trim(),
+        "127.0.0.1"
+    );
+    assert!(dns.knsupdate(&key, "update add laptop.alice.home.arpa. 300 A 192.0.2.10"));
+    assert_eq!(
+        dns.kdig(&["laptop.alice.home.arpa", "A"]).trim(),
+        "192.0.2.10"
+    );
+    let log = k.json(&["log", "-n", "1"]);
+    assert_eq!(log[0]["author"], "laptop");
+    assert!(
+        log[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dns update by laptop")
+    );
+    assert!(!dns.knsupdate(&key, "update add board.alice.home.arpa. 300 A 192.0.2.11"));
+    // A commit from another process (the CLI) changes the answers of the running server.
+    k.run_with(
+        &["put", "/identity/zone/extra"],
+        b"extra.alice.home.arpa. 300 IN A 192.0.2.12\n",
+    );
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen = dns.kdig(&["extra.alice.home.arpa", "A"]);
+        if seen.trim() == "192.0.2.12" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(seen.trim(), "192.0.2.12");
+    k.ok(&["device", "revoke", "laptop"]);
+    let mut refused = false;
+    for _ in 0..40 {
+        if !dns.knsupdate(&key, "update add laptop.alice.home.arpa. 300 A 192.0.2.13") {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(refused, "a revoked device's key is refused");
+}
