@@ -1,0 +1,77 @@
+//! x86_64: PVH entry, descriptor tables, port I/O, the TSC and context switch.
+
+pub mod cpu;
+pub mod entry;
+pub mod kvmclock;
+pub mod pit;
+pub mod rtc;
+pub mod serial;
+pub mod switch;
+
+use core::arch::asm;
+
+/// Writes a byte to an I/O port.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O has no memory effects; callers pick ports of devices they own.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack)) }
+}
+
+/// Writes a 32-bit value to an I/O port.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack)) }
+}
+
+/// Reads a byte from an I/O port.
+pub fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: as for `outb`.
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack)) }
+    value
+}
+
+/// Reads the time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc only reads a counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Sets the FS base, which holds the thread pointer (TLS variant II).
+pub fn set_thread_pointer(tp: usize) {
+    const IA32_FS_BASE: u32 = 0xC000_0100;
+    // SAFETY: only std's TLS accesses depend on FS, and the caller passes a
+    // valid TLS block for the thread about to run.
+    unsafe {
+        asm!("wrmsr", in("ecx") IA32_FS_BASE, in("eax") tp as u32,
+             in("edx") (tp >> 32) as u32, options(nostack))
+    }
+}
+
+/// Returns a hardware random number, if the CPU has RDRAND and it delivers.
+pub fn rdrand() -> Option<u64> {
+    let has_rdrand = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
+    if !has_rdrand {
+        return None;
+    }
+    (0..10).find_map(|_| {
+        let mut value = 0u64;
+        // SAFETY: the CPU reported RDRAND support.
+        let ok = unsafe { core::arch::x86_64::_rdrand64_step(&mut value) };
+        (ok == 1).then_some(value)
+    })
+}
+
+/// Lets a spinning CPU rest briefly.
+pub fn spin_hint() {
+    core::hint::spin_loop();
+}
+
+/// Ends the VM with `status` through QEMU's isa-debug-exit device (port
+/// 0xf4; QEMU exits with `status * 2 + 1`), or halts forever without one.
+pub fn exit_vm(status: u8) -> ! {
+    outl(0xf4, u32::from(status));
+    loop {
+        // SAFETY: interrupts are disabled, so this stops the CPU for good.
+        unsafe { asm!("cli; hlt", options(nomem, nostack)) }
+    }
+}
