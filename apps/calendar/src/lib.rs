@@ -1,0 +1,1 @@
+//! kith-calendar (being written).

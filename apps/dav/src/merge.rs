@@ -1,0 +1,466 @@
+//! Three-way merge of vCard and iCalendar files, property by property and component by
+//! component, rewriting only what it must.
+//!
+//! Every item of a component (property, sub-component, blank line) falls in a *slot*
+//! named by a key the format's [`Schema`] chooses: a single-valued property's name
+//! (`FN`), an attendee's address, an event's UID and RECURRENCE-ID, or, for set members
+//! (`EMAIL`, `CATEGORIES`, `X-` extensions, anything unknown), the item's whole content.
+//! A slot's value is the list of its items, compared without folding or line endings.
+//! Per slot: if one side left it as in the base, the other side's items win; if both
+//! sides agree, they win; otherwise a component is merged item by item inside, a property
+//! takes the side its [`Tie`] prefers, or the file is a conflict.
+//!
+//! The output is ours, line for line: our items keep their bytes and order, a slot whose
+//! result differs is written at our position, and what only theirs has is inserted after
+//! the item that precedes it in theirs (so `item2.TEL` and its `item2.X-ABLabel` stay
+//! together). When theirs adds nothing, the output is ours byte for byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kith_store::Merged;
+
+use crate::component::{Component, Document, Item};
+use crate::contentline::Line;
+
+/// What to do when both sides changed one slot to different values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tie {
+    /// A conflict, except for components present on both sides, merged item by item.
+    Conflict,
+    /// The larger number wins (SEQUENCE).
+    Max,
+    /// The later timestamp wins (REV, DTSTAMP, LAST-MODIFIED).
+    Later,
+    /// Either will do; the larger content wins, so every replica picks the same
+    /// (PRODID, VTIMEZONE).
+    Either,
+}
+
+/// How a property or component merges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The items sharing `key` form one value, merged three-way.
+    Slot {
+        /// What identifies the slot, e.g. `FN`, or `ATTENDEE:mailto:a@b`.
+        key: Vec<u8>,
+        /// What to do when both sides changed it.
+        tie: Tie,
+    },
+    /// A set member, known by its content: added or removed, never changed.
+    Member,
+}
+
+/// What a format tells the merge.
+pub trait Schema {
+    /// The format's name, for conflict messages.
+    fn format(&self) -> &'static str;
+    /// Whether `bytes` (which [`Document::parse`] accepted) are a file of this format.
+    fn validate(&self, bytes: &[u8]) -> bool;
+    /// How `line`, a property of the component named `parent`, merges.
+    fn property(&self, parent: &str, line: &Line<'_>) -> Rule;
+    /// How a component merges.
+    fn component(&self, component: &Component<'_>) -> Rule;
+}
+
+/// Merges three versions of a file (`None`: absent on that side) as the trait
+/// [`kith_store::ContentMerge`] asks. A side that is not a well-formed file of the
+/// schema's format merges only when the versions are trivially mergeable.
+pub fn merge(
+    schema: &dyn Schema,
+    base: Option<&[u8]>,
+    ours: Option<&[u8]>,
+    theirs: Option<&[u8]>,
+) -> Merged {
+    if let Some(done) = trivial(base, ours, theirs) {
+        return done;
+    }
+    let parse = |bytes| parse(schema, bytes);
+    let (Some(b), Some(o), Some(t)) = (parse(base), parse(ours), parse(theirs)) else {
+        return Merged::Conflict(format!(
+            "both sides changed a file that is not a well-formed {}",
+            schema.format()
+        ));
+    };
+    match (b, o, t) {
+        (b, Some(o), Some(t)) => {
+            let base_items = b.as_ref().map_or(&[][..], |b| &b.items[..]);
+            let mut out = Writer::new(eol(&o));
+            out.put(o.bom);
+            match merge_items(schema, "", base_items, &o.items, &t.items, &mut out) {
+                Ok(()) => Merged::Clean(Some(out.buf)),
+                Err(why) => Merged::Conflict(why),
+            }
+        }
+        (Some(b), None, Some(kept)) | (Some(b), Some(kept), None) => {
+            if only_bookkeeping(schema, "", &b.items, &kept.items) {
+                Merged::Clean(None)
+            } else {
+                Merged::Conflict("deleted on one side and changed on the other".into())
+            }
+        }
+        _ => Merged::Conflict("both sides changed the file differently".into()),
+    }
+}
+
+/// A present side as a document; `None` when it is not a well-formed file of the format.
+fn parse<'a>(schema: &dyn Schema, bytes: Option<&'a [u8]>) -> Option<Option<Document<'a>>> {
+    match bytes {
+        None => Some(None),
+        Some(b) => Document::parse(b).filter(|_| schema.validate(b)).map(Some),
+    }
+}
+
+/// The cases where one side (or both) did nothing new.
+pub fn trivial(base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Option<Merged> {
+    let keep = |side: Option<&[u8]>| Some(Merged::Clean(side.map(<[u8]>::to_vec)));
+    if base == ours {
+        keep(theirs)
+    } else if base == theirs || ours == theirs {
+        keep(ours)
+    } else {
+        None
+    }
+}
+
+/// The line ending of a file: CRLF unless its first line ends in a bare LF.
+fn eol(doc: &Document<'_>) -> &'static [u8] {
+    let mut first = Vec::new();
+    if let Some(item) = doc.items.first() {
+        item.write_raw(&mut first);
+    }
+    match first.iter().position(|&b| b == b'\n') {
+        Some(at) if at == 0 || first[at - 1] != b'\r' => b"\n",
+        _ => b"\r\n",
+    }
+}
+
+/// Collects output, ending a line that lacked its break (a file's last line) before
+/// anything follows it.
+struct Writer {
+    buf: Vec<u8>,
+    eol: &'static [u8],
+}
+
+impl Writer {
+    fn new(eol: &'static [u8]) -> Writer {
+        Writer {
+            buf: Vec::new(),
+            eol,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() && !self.buf.is_empty() && !self.buf.ends_with(b"\n") {
+            self.buf.extend_from_slice(self.eol);
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// One item with its slot.
+struct Entry<'d, 'a> {
+    item: &'d Item<'a>,
+    key: Vec<u8>,
+    tie: Tie,
+    norm: Vec<u8>,
+}
+
+impl Entry<'_, '_> {
+    /// How conflict messages name the item.
+    fn label(&self) -> String {
+        match self.item {
+            Item::Property(line) => line.name(),
+            Item::Component(c) => match c.property("UID") {
+                Some(uid) => format!("{} {}", c.name, String::from_utf8_lossy(uid.value())),
+                None => c.name.clone(),
+            },
+            Item::Blank(_) => "a blank line".into(),
+        }
+    }
+}
+
+fn entries<'d, 'a>(schema: &dyn Schema, parent: &str, items: &'d [Item<'a>]) -> Vec<Entry<'d, 'a>> {
+    items
+        .iter()
+        .map(|item| {
+            let norm = item.normalized();
+            let rule = match item {
+                Item::Property(line) => schema.property(parent, line),
+                Item::Component(c) => schema.component(c),
+                Item::Blank(_) => Rule::Slot {
+                    key: Vec::new(),
+                    tie: Tie::Either,
+                },
+            };
+            let (key, tie) = match rule {
+                Rule::Slot { key, tie } => {
+                    let kind = if matches!(item, Item::Component(_)) {
+                        b'C'
+                    } else {
+                        b'P'
+                    };
+                    ([&[kind][..], &key].concat(), tie)
+                }
+                Rule::Member => ([&b"M"[..], &norm].concat(), Tie::Conflict),
+            };
+            Entry {
+                item,
+                key,
+                tie,
+                norm,
+            }
+        })
+        .collect()
+}
+
+type Slots<'e, 'd, 'a> = BTreeMap<&'e [u8], Vec<&'e Entry<'d, 'a>>>;
+
+fn slots<'e, 'd, 'a>(entries: &'e [Entry<'d, 'a>]) -> Slots<'e, 'd, 'a> {
+    let mut slots: Slots<'e, 'd, 'a> = BTreeMap::new();
+    for e in entries {
+        slots.entry(&e.key).or_default().push(e);
+    }
+    slots
+}
+
+/// The items of one slot (none when the side lacks it).
+fn slot<'s, 'e, 'd, 'a>(slots: &'s Slots<'e, 'd, 'a>, key: &[u8]) -> &'s [&'e Entry<'d, 'a>] {
+    slots.get(key).map_or(&[], |v| &v[..])
+}
+
+fn same(x: &[&Entry<'_, '_>], y: &[&Entry<'_, '_>]) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.norm == b.norm)
+}
+
+/// What a slot's merge writes: items as they are, or a merged component.
+enum Out<'d, 'a> {
+    Raw(&'d Item<'a>),
+    Merged(Vec<u8>),
+}
+
+impl Out<'_, '_> {
+    fn write(&self, out: &mut Writer) {
+        match self {
+            Out::Raw(item) => {
+                let mut raw = Vec::new();
+                item.write_raw(&mut raw);
+                out.put(&raw);
+            }
+            Out::Merged(bytes) => out.put(bytes),
+        }
+    }
+}
+
+fn raw<'d, 'a>(side: &[&Entry<'d, 'a>]) -> Vec<Out<'d, 'a>> {
+    side.iter().map(|e| Out::Raw(e.item)).collect()
+}
+
+/// Merges the items of one component (or of the file) and writes them in our order.
+fn merge_items(
+    schema: &dyn Schema,
+    parent: &str,
+    base: &[Item<'_>],
+    ours: &[Item<'_>],
+    theirs: &[Item<'_>],
+    out: &mut Writer,
+) -> Result<(), String> {
+    let (be, oe, te) = (
+        entries(schema, parent, base),
+        entries(schema, parent, ours),
+        entries(schema, parent, theirs),
+    );
+    let (bs, os, ts) = (slots(&be), slots(&oe), slots(&te));
+    let keys: BTreeSet<&[u8]> = bs
+        .keys()
+        .chain(os.keys())
+        .chain(ts.keys())
+        .copied()
+        .collect();
+    let mut results = BTreeMap::new();
+    for key in keys {
+        results.insert(
+            key,
+            merge_slot(
+                schema,
+                slot(&bs, key),
+                slot(&os, key),
+                slot(&ts, key),
+                out.eol,
+            )?,
+        );
+    }
+    layout(&oe, &te, &os, &results, out);
+    Ok(())
+}
+
+/// Writes the merged slots: ours in our order, then what only theirs has after the item
+/// preceding it in theirs.
+fn layout(
+    ours: &[Entry<'_, '_>],
+    theirs: &[Entry<'_, '_>],
+    our_slots: &Slots<'_, '_, '_>,
+    results: &BTreeMap<&[u8], Vec<Out<'_, '_>>>,
+    out: &mut Writer,
+) {
+    let mut placed = Vec::new();
+    let mut at = BTreeMap::new();
+    let mut seen = BTreeMap::new();
+    for e in ours {
+        let nth = seen.entry(&e.key[..]).or_insert(0);
+        let result = &results[&e.key[..]];
+        let last = *nth + 1 == our_slots[&e.key[..]].len();
+        let upto = if last { result.len() } else { *nth + 1 };
+        for i in *nth..upto.min(result.len()) {
+            at.insert((&e.key[..], i), placed.len());
+            placed.push(&result[i]);
+        }
+        *nth += 1;
+    }
+    let mut inserted: BTreeMap<usize, Vec<&Out<'_, '_>>> = BTreeMap::new();
+    let (mut cursor, mut seen) = (0, BTreeMap::new());
+    for e in theirs {
+        let nth = seen.entry(&e.key[..]).or_insert(0);
+        if let Some(&i) = at.get(&(&e.key[..], *nth)) {
+            cursor = i + 1;
+        } else if !our_slots.contains_key(&e.key[..])
+            && let Some(item) = results[&e.key[..]].get(*nth)
+        {
+            inserted.entry(cursor).or_default().push(item);
+        }
+        *nth += 1;
+    }
+    for i in 0..=placed.len() {
+        inserted
+            .get(&i)
+            .into_iter()
+            .flatten()
+            .for_each(|item| item.write(out));
+        if let Some(item) = placed.get(i) {
+            item.write(out);
+        }
+    }
+}
+
+/// Merges one slot.
+fn merge_slot<'d, 'a>(
+    schema: &dyn Schema,
+    base: &[&Entry<'d, 'a>],
+    ours: &[&Entry<'d, 'a>],
+    theirs: &[&Entry<'d, 'a>],
+    eol: &'static [u8],
+) -> Result<Vec<Out<'d, 'a>>, String> {
+    if same(ours, theirs) || same(theirs, base) {
+        return Ok(raw(ours));
+    }
+    if same(ours, base) {
+        return Ok(raw(theirs));
+    }
+    let Some(any) = ours.first().or(theirs.first()).or(base.first()) else {
+        return Ok(Vec::new());
+    };
+    let component = |side: &[&Entry<'d, 'a>]| match side {
+        [
+            Entry {
+                item: Item::Component(c),
+                ..
+            },
+        ] => Some(c),
+        _ => None,
+    };
+    match (any.tie, component(base), component(ours), component(theirs)) {
+        (Tie::Conflict, b, Some(o), Some(t)) if base.is_empty() || b.is_some() => {
+            let mut merged = Writer::new(eol);
+            merged.put(o.begin.raw());
+            merge_items(
+                schema,
+                &o.name,
+                b.map_or(&[][..], |b| &b.items),
+                &o.items,
+                &t.items,
+                &mut merged,
+            )?;
+            merged.put(o.end.raw());
+            Ok(vec![Out::Merged(merged.buf)])
+        }
+        (Tie::Conflict, Some(b), o, t) if ours.is_empty() != theirs.is_empty() => {
+            let kept = o.or(t).map_or(&[][..], |c| &c.items[..]);
+            if (o.is_some() || t.is_some()) && only_bookkeeping(schema, &b.name, &b.items, kept) {
+                Ok(Vec::new())
+            } else {
+                Err(format!(
+                    "{} deleted on one side and changed on the other",
+                    any.label()
+                ))
+            }
+        }
+        (Tie::Conflict, ..) => Err(format!("{} changed differently on both sides", any.label())),
+        (tie, ..) => Ok(raw(if rank(tie, theirs) > rank(tie, ours) {
+            theirs
+        } else {
+            ours
+        })),
+    }
+}
+
+/// Orders the two sides of a slot for a [`Tie`]: by number or timestamp first, then by
+/// content, so that the choice does not depend on which side is ours.
+fn rank(tie: Tie, side: &[&Entry<'_, '_>]) -> (Vec<u8>, Vec<u8>) {
+    let value = side.first().and_then(|e| match e.item {
+        Item::Property(line) => Some(line.value()),
+        _ => None,
+    });
+    let digits = |v: &[u8]| {
+        v.iter()
+            .filter(|b| b.is_ascii_digit())
+            .copied()
+            .collect::<Vec<u8>>()
+    };
+    let primary = match (tie, value) {
+        (Tie::Max, Some(v)) => {
+            let n = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            n.map_or_else(Vec::new, |n| format!("1{n:020}").into_bytes())
+        }
+        (Tie::Later, Some(v)) => {
+            let mut d = digits(v);
+            d.resize(d.len().max(20), b'0');
+            d
+        }
+        _ => Vec::new(),
+    };
+    (
+        primary,
+        side.iter().flat_map(|e| e.norm.iter().copied()).collect(),
+    )
+}
+
+/// Whether `kept` differs from `base` only in bookkeeping: properties that never
+/// conflict (timestamps, PRODID), also inside components present in both.
+fn only_bookkeeping(
+    schema: &dyn Schema,
+    parent: &str,
+    base: &[Item<'_>],
+    kept: &[Item<'_>],
+) -> bool {
+    let (be, ke) = (entries(schema, parent, base), entries(schema, parent, kept));
+    let (bs, ks) = (slots(&be), slots(&ke));
+    bs.keys().chain(ks.keys()).all(|key| {
+        let (b, k) = (slot(&bs, key), slot(&ks, key));
+        if same(b, k) {
+            return true;
+        }
+        match (b, k) {
+            ([b], [k]) => match (b.item, k.item) {
+                (Item::Component(bc), Item::Component(kc)) => {
+                    only_bookkeeping(schema, &bc.name, &bc.items, &kc.items)
+                }
+                (Item::Property(_), Item::Property(_)) => matches!(b.tie, Tie::Later | Tie::Either),
+                _ => false,
+            },
+            _ => b.iter().chain(k).all(|e| {
+                matches!(e.item, Item::Property(_)) && matches!(e.tie, Tie::Later | Tie::Either)
+            }),
+        }
+    })
+}

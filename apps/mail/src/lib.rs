@@ -1,0 +1,1 @@
+//! kith-mail (being written).
