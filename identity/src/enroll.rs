@@ -263,7 +263,12 @@ impl Site {
         let root_key = self.local.require(local::ROOT_KEY, "the root key")?;
         let root_key = String::from_utf8_lossy(&root_key).into_owned();
         let host = host_name(&origin, device);
-        let issued = keys::issue(&root_pem, &root_key, &[host.clone()], &self.provider)?;
+        let issued = keys::issue(
+            &root_pem,
+            &root_key,
+            std::slice::from_ref(&host),
+            &self.provider,
+        )?;
         let mut tx = self.store.transaction(&self.branch)?;
         tx.put(&device_path(device), issued.cert_pem.as_bytes())?;
         tx.put(

@@ -9,13 +9,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ring::rand::SecureRandom;
 
+/// A clock: the current time.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+/// An entropy source: fills a buffer with secure random bytes.
+pub type Entropy = Arc<dyn Fn(&mut [u8]) + Send + Sync>;
+
 /// Where the crate gets the time and random bytes.
 #[derive(Clone)]
 pub struct Provider {
     /// The current time.
-    pub now: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+    pub now: Clock,
     /// Fills a buffer with secure random bytes.
-    pub fill: Arc<dyn Fn(&mut [u8]) + Send + Sync>,
+    pub fill: Entropy,
 }
 
 impl Provider {

@@ -70,7 +70,7 @@ impl RateLimiter {
             return Verdict::Send;
         }
         bucket.limited = bucket.limited.wrapping_add(1);
-        if self.slip > 0 && bucket.limited % self.slip == 0 {
+        if self.slip > 0 && bucket.limited.is_multiple_of(self.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop

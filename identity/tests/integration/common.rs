@@ -18,7 +18,6 @@ pub const ZONE: &str = "alice.home.arpa";
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub site: Site,
-    pub server: Arc<Server>,
     pub laptop: Bundle,
     pub running: Option<Running>,
     pub rt: tokio::runtime::Runtime,
@@ -44,13 +43,10 @@ impl Fixture {
             .build()
             .unwrap();
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let running = rt
-            .block_on(net::start(Arc::clone(&server), config))
-            .unwrap();
+        let running = rt.block_on(net::start(server, config)).unwrap();
         Fixture {
             dir,
             site,
-            server,
             laptop,
             running: Some(running),
             rt,
