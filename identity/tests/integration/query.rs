@@ -247,3 +247,39 @@ fn the_resolver_finds_a_service_with_its_addresses_and_tlsa() {
     assert_eq!(e.tlsa.len(), 1);
     assert_eq!(e.tlsa[0].len(), 32);
 }
+
+#[test]
+fn udp_responses_are_rate_limited_with_slips_to_tcp() {
+    use hickory_proto::op::Query;
+    let config = Config {
+        rrl: Some((5, 5, 2)),
+        ..Config::default()
+    };
+    let f = Fixture::with_config(config);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let name = Name::from_ascii("board.alice.home.arpa.").unwrap();
+    for id in 0..30u16 {
+        let mut query = Message::query();
+        query.metadata.id = id;
+        query.add_query(Query::query(name.clone(), RecordType::A));
+        socket.send_to(&query.to_vec().unwrap(), f.addr()).unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 2048];
+    while let Ok((len, _)) = socket.recv_from(&mut buf) {
+        let msg = Message::from_vec(&buf[..len]).unwrap();
+        if msg.metadata.truncation {
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    assert!((5..=7).contains(&full), "{full} full answers");
+    assert!((10..=14).contains(&truncated), "{truncated} slipped");
+    // TCP is not limited.
+    let out = f.kdig(&["+tcp", "board.alice.home.arpa", "A"]);
+    assert!(out.contains("127.0.0.1"), "{out}");
+}
