@@ -102,10 +102,13 @@ impl Drop for MaintenanceHold {
     }
 }
 
+/// A ref's current value and its earlier values, newest first.
+type RefSlot = (Option<Hash>, Vec<Hash>);
+
 /// Refs in a sorted map, with their histories.
 #[derive(Default)]
 pub struct MemoryRefs {
-    refs: Mutex<BTreeMap<String, (Option<Hash>, Vec<Hash>)>>,
+    refs: Mutex<BTreeMap<String, RefSlot>>,
 }
 
 impl MemoryRefs {

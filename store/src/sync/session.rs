@@ -29,7 +29,7 @@ enum ServerState {
     Greeting,
     Serving(Sender),
     AwaitingPush,
-    Receiving(Receiver, Vec<RefUpdate>),
+    Receiving(Box<Receiver>, Vec<RefUpdate>),
     Finished,
 }
 
@@ -100,7 +100,7 @@ impl Endpoint for Server {
             (ServerState::AwaitingPush, Message::Push(updates)) => {
                 let wants = updates.iter().map(|u| u.new).collect();
                 let (receiver, first) = Receiver::start(self.store.clone(), wants)?;
-                self.state = ServerState::Receiving(receiver, updates);
+                self.state = ServerState::Receiving(Box::new(receiver), updates);
                 self.after_receive(first)
             }
             (ServerState::Receiving(receiver, _), message) => {
@@ -227,11 +227,14 @@ impl Endpoint for FetchClient {
     }
 }
 
+/// Chooses a push's ref moves from the peer's branches.
+type PickUpdates = Box<dyn FnMut(&[(String, Hash)]) -> Vec<RefUpdate> + Send>;
+
 /// Pushes local commits and asks the peer to move its branches to them.
 pub struct PushClient {
     sender: Sender,
     updates: Vec<RefUpdate>,
-    pick: Box<dyn FnMut(&[(String, Hash)]) -> Vec<RefUpdate> + Send>,
+    pick: PickUpdates,
     results: Option<Vec<Option<String>>>,
 }
 
