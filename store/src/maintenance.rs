@@ -51,15 +51,7 @@ impl Store {
     pub fn fsck(&self, progress: &mut dyn FnMut(u64)) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let mut seen = HashSet::new();
-        let mut stack: Vec<Visit> = self
-            .branches()?
-            .into_iter()
-            .map(|(name, hash)| Visit {
-                hash,
-                kind: Expect::Commit,
-                from: name,
-            })
-            .collect();
+        let mut stack = self.branch_visits()?;
         while let Some(visit) = stack.pop() {
             if !seen.insert(visit.hash) {
                 continue;
@@ -95,21 +87,25 @@ impl Store {
     /// Every object reachable from a branch; reads blobs only when `verify_blobs`.
     fn reachable(&self, verify_blobs: bool) -> Result<HashSet<Hash>> {
         let mut seen = HashSet::new();
-        let mut stack: Vec<Visit> = self
-            .branches()?
-            .into_iter()
-            .map(|(name, hash)| Visit {
-                hash,
-                kind: Expect::Commit,
-                from: name,
-            })
-            .collect();
+        let mut stack = self.branch_visits()?;
         while let Some(visit) = stack.pop() {
             if seen.insert(visit.hash) {
                 stack.extend(self.visit(&visit, verify_blobs)?.1);
             }
         }
         Ok(seen)
+    }
+
+    /// A visit to every branch head.
+    fn branch_visits(&self) -> Result<Vec<Visit>> {
+        let branches = self.branches()?.into_iter();
+        Ok(branches
+            .map(|(name, hash)| Visit {
+                hash,
+                kind: Expect::Commit,
+                from: name,
+            })
+            .collect())
     }
 
     /// Reads one object as the kind expected; returns its size and what it refers to.

@@ -152,20 +152,11 @@ impl Store {
     fn merge_commits_without_records(&self, a: Hash, b: Hash, mergers: &Mergers) -> Result<Hash> {
         let base = self.base_tree(a, b, mergers)?;
         let (at, bt) = (self.commit(&a)?.tree, self.commit(&b)?.tree);
-        let mut conflicts = Vec::new();
-        let tree = self.merge_entry(
-            base.map(dir),
-            Some(dir(at)),
-            Some(dir(bt)),
-            "",
-            mergers,
-            &mut conflicts,
-        )?;
+        let (root, conflicts) = self.merge_roots(base, at, bt, mergers)?;
         let mut changes = BTreeMap::new();
         for c in conflicts {
             changes.insert(crate::split_path(&c.path)?, None);
         }
-        let root = tree.map(|(_, h)| h);
         let root = self.objects.apply_paths(root.as_ref(), &changes)?;
         root.map_or_else(|| self.empty_tree(), Ok)
     }
@@ -178,6 +169,19 @@ impl Store {
         theirs: Hash,
         mergers: &Mergers,
     ) -> Result<TreeMerge> {
+        let (root, conflicts) = self.merge_roots(base, ours, theirs, mergers)?;
+        let tree = self.record_conflicts(root, &conflicts)?;
+        Ok(TreeMerge { tree, conflicts })
+    }
+
+    /// Merges three root trees; returns the merged root (`None`: empty) and the conflicts.
+    fn merge_roots(
+        &self,
+        base: Option<Hash>,
+        ours: Hash,
+        theirs: Hash,
+        mergers: &Mergers,
+    ) -> Result<(Option<Hash>, Vec<Conflict>)> {
         let mut conflicts = Vec::new();
         let merged = self.merge_entry(
             base.map(dir),
@@ -187,9 +191,7 @@ impl Store {
             mergers,
             &mut conflicts,
         )?;
-        let root = merged.map(|(_, h)| h);
-        let tree = self.record_conflicts(root, &conflicts)?;
-        Ok(TreeMerge { tree, conflicts })
+        Ok((merged.map(|(_, h)| h), conflicts))
     }
 
     /// Merges one entry (file or directory) at `path`.
