@@ -204,3 +204,93 @@ impl<'a> Cursor<'a> {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::backend::pack::record::{PACK_HEADER, encode};
+
+    /// A pack in memory: the [`Storage`] seam lets scans run without files.
+    struct Bytes(Mutex<Vec<u8>>);
+
+    impl Storage for Bytes {
+        fn path(&self) -> &Path {
+            Path::new("memory")
+        }
+        fn size(&self) -> Result<u64> {
+            Ok(self.0.lock().unwrap().len() as u64)
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+            let bytes = self.0.lock().unwrap();
+            let from = (offset as usize).min(bytes.len());
+            let n = buf.len().min(bytes.len() - from);
+            buf[..n].copy_from_slice(&bytes[from..from + n]);
+            Ok(n)
+        }
+        fn write_at(&self, _: u64, _: &[u8]) -> Result<()> {
+            unreachable!("scans do not write")
+        }
+        fn truncate(&self, _: u64) -> Result<()> {
+            unreachable!("scans do not trim")
+        }
+        fn sync(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A pack of three records, and where each starts.
+    fn pack() -> (Vec<u8>, Vec<(Hash, u64)>) {
+        let mut bytes = PACK_HEADER.to_vec();
+        let mut at = Vec::new();
+        for body in [&b"\x01one"[..], &[b'x'; 300][..], b"\x01three"] {
+            let hash = Hash::of(body);
+            at.push((hash, bytes.len() as u64));
+            encode(&hash, body, &mut bytes).unwrap();
+        }
+        (bytes, at)
+    }
+
+    fn run(bytes: Vec<u8>, locked: bool) -> Segment {
+        let end = bytes.len() as u64;
+        scan(&Bytes(Mutex::new(bytes)), 16, end, locked, usize::MAX).unwrap()
+    }
+
+    #[test]
+    fn a_clean_pack_scans_to_its_end() {
+        let (bytes, at) = pack();
+        let segment = run(bytes.clone(), false);
+        assert_eq!(
+            (segment.entries, segment.next, segment.stop),
+            (at, bytes.len() as u64, Stop::End)
+        );
+    }
+
+    #[test]
+    fn a_cut_record_is_a_torn_tail_or_a_place_to_wait() {
+        let (mut bytes, at) = pack();
+        bytes.truncate(bytes.len() - 2);
+        let segment = run(bytes.clone(), true);
+        assert_eq!(
+            (segment.entries.len(), segment.next, segment.stop),
+            (2, at[2].1, Stop::Torn)
+        );
+        let segment = run(bytes, false);
+        assert_eq!(
+            (segment.entries.len(), segment.next, segment.stop),
+            (2, at[2].1, Stop::Blocked)
+        );
+    }
+
+    #[test]
+    fn damage_before_a_valid_record_is_stepped_over_under_the_lock() {
+        let (mut bytes, at) = pack();
+        bytes[at[1].1 as usize + 60] ^= 4;
+        let segment = run(bytes, true);
+        let damaged = (at[1].0, at[1].1 | DAMAGED);
+        assert_eq!(segment.entries, vec![at[0], damaged, at[2]]);
+        assert_eq!(segment.stop, Stop::End);
+    }
+}
