@@ -15,10 +15,11 @@ target=$arch-unknown-hermit
 jobs=${KITH_BUILD_JOBS:-2}
 
 config=()
-if [ -f "$root/examples/$example/patches.list" ]; then
-    while read -r flag; do config+=("$flag"); done < <("$root/scripts/patch-crates.sh" "$example")
-fi
+while read -r flag; do config+=("$flag"); done < <("$root/scripts/patch-crates.sh")
 
+# ring's C and assembly: the host compiler targets the same ABI.
+export CC_x86_64_unknown_hermit=${CC_x86_64_unknown_hermit:-cc}
+export AR_x86_64_unknown_hermit=${AR_x86_64_unknown_hermit:-ar}
 export RUSTC_BOOTSTRAP=1
 export RUSTC=/usr/bin/rustc
 export CARGO_TARGET_DIR="$root/target"

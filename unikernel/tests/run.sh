@@ -36,7 +36,12 @@ qemu() {
 # isa-debug-exit makes QEMU exit with status*2+1.
 guest_status() { echo $((($(cat "$work/status") - 1) / 2)); }
 
-hello=$("$here/scripts/build-image.sh" hello) || { fail "build hello"; hello=; }
+# build NAME: builds an image quietly (its log is shown only on failure).
+build() {
+    "$here/scripts/build-image.sh" "$1" 2>"$work/build-$1.log" || { cat "$work/build-$1.log" >&2; return 1; }
+}
+
+hello=$(build hello) || { fail "build hello"; hello=; }
 
 # KVM is used only if the hello image really runs under it: some hosts (nested
 # shadow-paging hypervisors) expose /dev/kvm but cannot run this guest.
@@ -69,6 +74,38 @@ if [ -n "$hello" ]; then
     fi
     if [ "$(guest_status)" = 7 ]; then pass "hello exits with status 7 (${elapsed} ms)"; else fail "hello exit status: $(cat "$work/status")"; fi
     [ "$failed" -eq 0 ] || cat "$work/console"
+fi
+
+https=$(build https) || { fail "build https"; https=; }
+if [ -n "$https" ]; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    started=$(date +%s%N)
+    qemu "$https" 300 "$accel" -append "-- 443" \
+        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:443" -device virtio-net-device,netdev=n0 &
+    qemu_pid=$!
+    answer=
+    for _ in $(seq 1 120); do
+        answer=$(curl -sk --max-time 5 "https://127.0.0.1:$port/kith") && break
+        answer=
+        kill -0 "$qemu_pid" 2>/dev/null || break
+        sleep 0.25
+    done
+    elapsed=$((($(date +%s%N) - started) / 1000000))
+    if [ "$answer" = "hello from kith-unikernel over https: /kith" ]; then
+        pass "https answers curl (${elapsed} ms from QEMU start)"
+    else
+        fail "https answers curl (got '$answer')"
+    fi
+    second=$(curl -sk --max-time 10 "https://127.0.0.1:$port/again")
+    if [ "$second" = "hello from kith-unikernel over https: /again" ]; then
+        pass "https answers a second connection"
+    else
+        fail "https answers a second connection (got '$second')"
+    fi
+    kill "$qemu_pid" 2>/dev/null
+    wait "$qemu_pid" 2>/dev/null
+    qemu_pid=
+    grep -q "https: listening on port 443" "$work/console" || cat "$work/console"
 fi
 
 echo "$passed passed, $failed failed"

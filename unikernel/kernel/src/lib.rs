@@ -19,6 +19,7 @@
 //! - [`sync`]: the kernel's global cell and the futexes std's locks sit on.
 //! - [`time`], [`console`]: clocks and the serial console.
 //! - [`drivers`] and [`net`]: virtio-net under smoltcp, with BSD-style sockets.
+//! - [`fd`]: the descriptor table (sockets, event counters).
 //! - [`syscalls`]: the `sys_*` ABI itself, one module per group.
 //!
 //! The kernel is cooperative: a thread runs until it blocks (futex, join,
@@ -31,6 +32,8 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
+pub mod drivers;
+pub mod fd;
 pub mod mm;
 pub mod net;
 pub mod sched;

@@ -1,7 +1,406 @@
-//! The network stack (smoltcp over virtio-net).
+//! The network: smoltcp over virtio-net, and the TCP sockets behind the
+//! socket calls.
+//!
+//! The address comes from the kernel command line (`ip=10.0.2.15/24
+//! gw=10.0.2.2`, the defaults match QEMU's user-mode network). smoltcp is
+//! polled whenever the scheduler runs, and every poll that changes a socket
+//! wakes the threads waiting in [`wait`] (blocking socket calls, `sys_poll`).
+//! A listening socket is a pool of smoltcp sockets listening on the same
+//! port, one per backlog slot; `accept` takes a connected one and puts a
+//! fresh listener in its place.
 
-/// Brings up the network from the kernel command line.
-pub fn init(_cmdline: &str) {}
+use alloc::vec;
+use alloc::vec::Vec;
 
-/// Moves packets between the device and the sockets.
-pub fn poll() {}
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address};
+use virtio_drivers::device::net::{TxBuffer, VirtIONet};
+use virtio_drivers::transport::DeviceType;
+use virtio_drivers::transport::mmio::MmioTransport;
+
+use crate::drivers::virtio::{self, KernelHal};
+use crate::sched::{self, Tid, Wake};
+use crate::sync::Global;
+use crate::syscalls::errno::{EADDRINUSE, EAGAIN, EINVAL, ENETDOWN, ENOTCONN, EPIPE};
+use crate::{log, time};
+
+const QUEUE_SIZE: usize = 16;
+const RX_BUFFER_LEN: usize = 2048;
+const SOCKET_BUFFER: usize = 64 * 1024;
+const MAX_BACKLOG: usize = 8;
+
+type NetDevice = VirtIONet<KernelHal, MmioTransport<'static>, QUEUE_SIZE>;
+
+/// smoltcp's view of the virtio-net device.
+struct Nic(NetDevice);
+
+/// A received frame, already copied out of the device's buffer.
+struct Rx(Vec<u8>);
+
+/// Permission to send one frame.
+struct Tx<'a>(&'a mut NetDevice);
+
+impl RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        if let Err(e) = self.0.send(TxBuffer::from(&frame[..])) {
+            log!("virtio-net: send failed: {e:?}");
+        }
+        result
+    }
+}
+
+impl Device for Nic {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(Rx, Tx<'_>)> {
+        if !self.0.can_recv() {
+            return None;
+        }
+        let buffer = self.0.receive().ok()?;
+        let frame = buffer.packet().to_vec();
+        if let Err(e) = self.0.recycle_rx_buffer(buffer) {
+            log!("virtio-net: recycle failed: {e:?}");
+        }
+        Some((Rx(frame), Tx(&mut self.0)))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<Tx<'_>> {
+        self.0.can_send().then_some(Tx(&mut self.0))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+struct Stack {
+    iface: Interface,
+    nic: Nic,
+    sockets: SocketSet<'static>,
+    /// Closed streams still sending their last data and FIN.
+    closing: Vec<SocketHandle>,
+}
+
+static STACK: Global<Option<Stack>> = Global::new(None);
+static WAITERS: Global<Vec<Tid>> = Global::new(Vec::new());
+
+fn now() -> Instant {
+    Instant::from_micros((time::monotonic_ns() / 1000) as i64)
+}
+
+/// The address settings: `ip=A.B.C.D/N` and `gw=A.B.C.D` on the command line.
+fn address_config(cmdline: &str) -> (IpCidr, Ipv4Address) {
+    let mut cidr = IpCidr::new(Ipv4Address::new(10, 0, 2, 15).into(), 24);
+    let mut gateway = Ipv4Address::new(10, 0, 2, 2);
+    let kernel_args = cmdline.split("--").next().unwrap_or("");
+    for arg in kernel_args.split_whitespace() {
+        if let Some(v) = arg.strip_prefix("ip=") {
+            match v.parse() {
+                Ok(c) => cidr = c,
+                Err(_) => log!("ignoring bad ip={v}"),
+            }
+        } else if let Some(v) = arg.strip_prefix("gw=") {
+            match v.parse() {
+                Ok(g) => gateway = g,
+                Err(_) => log!("ignoring bad gw={v}"),
+            }
+        }
+    }
+    (cidr, gateway)
+}
+
+/// Brings up the first virtio-net device, if there is one.
+pub fn init(cmdline: &str) {
+    let Some(transport) = virtio::find(DeviceType::Network) else {
+        return;
+    };
+    let device = match NetDevice::new(transport, RX_BUFFER_LEN) {
+        Ok(d) => d,
+        Err(e) => return log!("virtio-net: {e:?}"),
+    };
+    let mac = EthernetAddress(device.mac_address());
+    let mut nic = Nic(device);
+    let mut config = Config::new(HardwareAddress::Ethernet(mac));
+    config.random_seed = time::monotonic_ns();
+    let mut iface = Interface::new(config, &mut nic, now());
+    let (cidr, gateway) = address_config(cmdline);
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(cidr);
+    });
+    let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+    log!("net: {mac} {cidr} via {gateway}");
+    STACK.with(|s| {
+        *s = Some(Stack {
+            iface,
+            nic,
+            sockets: SocketSet::new(Vec::new()),
+            closing: Vec::new(),
+        })
+    });
+}
+
+/// Moves packets between the device and the sockets, and wakes waiters when
+/// a socket changed.
+pub fn poll() {
+    let changed = STACK.with(|s| {
+        let Some(stack) = s else { return false };
+        let result = stack.iface.poll(now(), &mut stack.nic, &mut stack.sockets);
+        stack.reap_closing();
+        result == PollResult::SocketStateChanged
+    });
+    if changed {
+        notify();
+    }
+}
+
+/// Wakes every thread waiting for network (or event fd) activity.
+pub fn notify() {
+    let waiters = WAITERS.with(core::mem::take);
+    for tid in waiters {
+        sched::wake(tid);
+    }
+}
+
+/// Blocks until network activity or `deadline` (monotonic nanoseconds).
+pub fn wait(deadline: Option<u64>) -> Wake {
+    let me = sched::current();
+    WAITERS.with(|w| w.push(me));
+    let wake = sched::block(deadline);
+    WAITERS.with(|w| w.retain(|&t| t != me));
+    wake
+}
+
+impl Stack {
+    fn reap_closing(&mut self) {
+        let sockets = &mut self.sockets;
+        self.closing.retain(|&h| {
+            let done = matches!(
+                sockets.get::<tcp::Socket>(h).state(),
+                tcp::State::Closed | tcp::State::TimeWait
+            );
+            if done {
+                sockets.remove(h);
+            }
+            !done
+        });
+    }
+
+    fn new_socket(&mut self) -> SocketHandle {
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+            tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+        );
+        self.sockets.add(socket)
+    }
+
+    fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+}
+
+fn with_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R, i32>) -> Result<R, i32> {
+    STACK.with(|s| s.as_mut().map_or(Err(ENETDOWN), f))
+}
+
+/// A TCP socket as a file descriptor sees it.
+pub enum TcpSocket {
+    /// Created, maybe bound to a port.
+    Unconnected { port: u16 },
+    /// Listening: a pool of smoltcp sockets on `port`.
+    Listener { port: u16, pool: Vec<SocketHandle> },
+    /// A connection.
+    Stream(SocketHandle),
+}
+
+/// What a socket is ready for, for `sys_poll`.
+#[derive(Default)]
+pub struct Readiness {
+    /// Data (or end of stream, or a connection to accept) is there.
+    pub readable: bool,
+    /// There is room to send.
+    pub writable: bool,
+    /// The connection is gone.
+    pub hung_up: bool,
+}
+
+impl TcpSocket {
+    /// A new, unbound socket.
+    pub fn new() -> Self {
+        Self::Unconnected { port: 0 }
+    }
+
+    /// Binds to `port` (the address is the interface's).
+    pub fn bind(&mut self, port: u16) -> Result<(), i32> {
+        match self {
+            Self::Unconnected { port: p } => {
+                *p = port;
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Starts listening with room for `backlog` pending connections.
+    pub fn listen(&mut self, backlog: i32) -> Result<(), i32> {
+        let Self::Unconnected { port } = *self else {
+            return Err(EINVAL);
+        };
+        if port == 0 {
+            return Err(EINVAL);
+        }
+        let slots = usize::try_from(backlog).unwrap_or(1).clamp(1, MAX_BACKLOG);
+        let pool = with_stack(|stack| {
+            (0..slots)
+                .map(|_| {
+                    let handle = stack.new_socket();
+                    stack.tcp(handle).listen(port).map_err(|_| EADDRINUSE)?;
+                    Ok(handle)
+                })
+                .collect()
+        })?;
+        *self = Self::Listener { port, pool };
+        Ok(())
+    }
+
+    /// Takes a connected socket from a listener's pool and its peer address;
+    /// `EAGAIN` when none has connected yet.
+    pub fn accept(&mut self) -> Result<(TcpSocket, IpEndpoint), i32> {
+        let Self::Listener { port, pool } = self else {
+            return Err(EINVAL);
+        };
+        with_stack(|stack| {
+            let i = pool
+                .iter()
+                .position(|&h| {
+                    matches!(
+                        stack.tcp(h).state(),
+                        tcp::State::Established | tcp::State::CloseWait
+                    )
+                })
+                .ok_or(EAGAIN)?;
+            let handle = pool[i];
+            let peer = stack.tcp(handle).remote_endpoint().ok_or(ENOTCONN)?;
+            let fresh = stack.new_socket();
+            stack.tcp(fresh).listen(*port).map_err(|_| EADDRINUSE)?;
+            pool[i] = fresh;
+            Ok((TcpSocket::Stream(handle), peer))
+        })
+    }
+
+    /// Receives into `buf`; 0 at end of stream, `EAGAIN` when nothing is there.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, i32> {
+        let Self::Stream(handle) = *self else {
+            return Err(ENOTCONN);
+        };
+        with_stack(|stack| {
+            let socket = stack.tcp(handle);
+            if socket.can_recv() {
+                socket.recv_slice(buf).map_err(|_| ENOTCONN)
+            } else if !socket.may_recv() {
+                Ok(0)
+            } else {
+                Err(EAGAIN)
+            }
+        })
+    }
+
+    /// Queues `buf` for sending; `EAGAIN` when the send buffer is full.
+    pub fn send(&mut self, buf: &[u8]) -> Result<usize, i32> {
+        let Self::Stream(handle) = *self else {
+            return Err(ENOTCONN);
+        };
+        let sent = with_stack(|stack| {
+            let socket = stack.tcp(handle);
+            if !socket.may_send() {
+                Err(EPIPE)
+            } else if !socket.can_send() {
+                Err(EAGAIN)
+            } else {
+                socket.send_slice(buf).map_err(|_| EPIPE)
+            }
+        })?;
+        poll();
+        Ok(sent)
+    }
+
+    /// Sends FIN after the queued data.
+    pub fn shutdown_write(&mut self) -> Result<(), i32> {
+        let Self::Stream(handle) = *self else {
+            return Err(ENOTCONN);
+        };
+        with_stack(|stack| {
+            stack.tcp(handle).close();
+            Ok(())
+        })?;
+        poll();
+        Ok(())
+    }
+
+    /// What the socket is ready for.
+    pub fn readiness(&self) -> Readiness {
+        with_stack(|stack| {
+            Ok(match self {
+                Self::Unconnected { .. } => Readiness::default(),
+                Self::Listener { pool, .. } => Readiness {
+                    readable: pool.iter().any(|&h| {
+                        matches!(
+                            stack.tcp(h).state(),
+                            tcp::State::Established | tcp::State::CloseWait
+                        )
+                    }),
+                    ..Readiness::default()
+                },
+                Self::Stream(handle) => {
+                    let socket = stack.tcp(*handle);
+                    Readiness {
+                        readable: socket.can_recv() || !socket.may_recv(),
+                        writable: socket.can_send(),
+                        hung_up: !socket.is_open(),
+                    }
+                }
+            })
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl Default for TcpSocket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        let _ = with_stack(|stack| {
+            match self {
+                Self::Unconnected { .. } => {}
+                Self::Listener { pool, .. } => {
+                    for &h in pool.iter() {
+                        stack.sockets.remove(h);
+                    }
+                }
+                Self::Stream(handle) => {
+                    stack.tcp(*handle).close();
+                    stack.closing.push(*handle);
+                }
+            }
+            Ok(())
+        });
+    }
+}

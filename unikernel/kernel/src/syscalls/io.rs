@@ -1,11 +1,14 @@
-//! File descriptors: reads, writes and close. Descriptors 1 and 2 are the
-//! console; 0 reads as end of file.
+//! File descriptors: reads, writes, close, flags, event counters and poll.
+//! Descriptors 1 and 2 are the console; 0 reads as end of file; the others
+//! are in [`crate::fd`].
 
 use core::ffi::c_void;
 
-use super::errno::EBADF;
-use super::ret_size;
-use crate::console;
+use super::errno::{EBADF, EINVAL};
+use super::{net, ret, ret_size};
+use crate::fd::{self, EventFd, Kind, Object};
+use crate::sched::Wake;
+use crate::{console, time};
 
 /// hermit's `iovec`.
 #[repr(C)]
@@ -16,20 +19,22 @@ pub struct Iovec {
     pub len: usize,
 }
 
-fn write_fd(fd: i32, bytes: &[u8]) -> Result<usize, i32> {
+fn write_fd(fd: i32, bytes: &[u8]) -> isize {
     match fd {
         1 | 2 => {
             console::write(bytes);
-            Ok(bytes.len())
+            bytes.len() as isize
         }
-        _ => Err(EBADF),
+        0 => ret_size(Err(EBADF)),
+        _ => net::send(fd, bytes),
     }
 }
 
-fn read_fd(fd: i32, _buf: &mut [u8]) -> Result<usize, i32> {
+fn read_fd(fd: i32, buf: &mut [u8]) -> isize {
     match fd {
-        0 => Ok(0),
-        _ => Err(EBADF),
+        0 => 0,
+        1 | 2 => ret_size(Err(EBADF)),
+        _ => net::recv(fd, buf),
     }
 }
 
@@ -41,7 +46,7 @@ fn read_fd(fd: i32, _buf: &mut [u8]) -> Result<usize, i32> {
 pub unsafe extern "C" fn sys_write(fd: i32, buf: *const u8, len: usize) -> isize {
     // SAFETY: the caller provides `len` readable bytes.
     let bytes = unsafe { core::slice::from_raw_parts(buf, len) };
-    ret_size(write_fd(fd, bytes))
+    write_fd(fd, bytes)
 }
 
 /// Writes the `iovcnt` buffers of `iov` to `fd`, in order.
@@ -56,12 +61,12 @@ pub unsafe extern "C" fn sys_writev(fd: i32, iov: *const Iovec, iovcnt: usize) -
     for v in iovs {
         // SAFETY: as above.
         let bytes = unsafe { core::slice::from_raw_parts(v.base.cast::<u8>(), v.len) };
-        match write_fd(fd, bytes) {
-            Ok(n) => total += n,
-            Err(e) if total == 0 => return ret_size(Err(e)),
-            Err(_) => break,
+        let n = write_fd(fd, bytes);
+        if n < 0 {
+            return if total == 0 { n } else { total as isize };
         }
-        if total < v.len {
+        total += n as usize;
+        if (n as usize) < v.len {
             break;
         }
     }
@@ -76,5 +81,108 @@ pub unsafe extern "C" fn sys_writev(fd: i32, iov: *const Iovec, iovcnt: usize) -
 pub unsafe extern "C" fn sys_read(fd: i32, buf: *mut u8, len: usize) -> isize {
     // SAFETY: the caller provides `len` writable bytes.
     let bytes = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    ret_size(read_fd(fd, bytes))
+    read_fd(fd, bytes)
+}
+
+/// Closes `fd` (a connection is closed gracefully in the background).
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_close(fd: i32) -> i32 {
+    match fd {
+        0..=2 => 0,
+        _ => ret(fd::remove(fd).map(|()| 0)),
+    }
+}
+
+const F_GETFD: i32 = 1;
+const F_SETFD: i32 = 2;
+const F_GETFL: i32 = 3;
+const F_SETFL: i32 = 4;
+const O_NONBLOCK: i32 = 0o4000;
+
+/// File descriptor flags: `F_GETFL`/`F_SETFL` read and set `O_NONBLOCK`;
+/// `F_GETFD`/`F_SETFD` (close-on-exec) are accepted and mean nothing here.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_fcntl(fd: i32, cmd: i32, arg: i32) -> i32 {
+    ret(fd::with(fd, |o| match cmd {
+        F_GETFD | F_SETFD => Ok(0),
+        F_GETFL => Ok(if o.nonblocking { O_NONBLOCK } else { 0 }),
+        F_SETFL => {
+            o.nonblocking = arg & O_NONBLOCK != 0;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }))
+}
+
+const EFD_SEMAPHORE: i16 = 0o1;
+const EFD_NONBLOCK: i16 = 0o4000;
+
+/// Creates an event counter starting at `initval`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_eventfd(initval: u64, flags: i16) -> i32 {
+    let event = EventFd::new(initval, flags & EFD_SEMAPHORE != 0);
+    fd::insert(Object {
+        kind: Kind::Event(event),
+        nonblocking: flags & EFD_NONBLOCK != 0,
+    })
+}
+
+/// hermit's `pollfd`.
+#[repr(C)]
+pub struct PollFd {
+    /// The descriptor.
+    pub fd: i32,
+    /// Requested events.
+    pub events: i16,
+    /// Returned events.
+    pub revents: i16,
+}
+
+const POLLIN: i16 = 0x1;
+const POLLOUT: i16 = 0x4;
+const POLLHUP: i16 = 0x10;
+const POLLNVAL: i16 = 0x20;
+
+fn revents(p: &PollFd) -> i16 {
+    let Ok(ready) = fd::with(p.fd, |o| Ok(o.readiness())) else {
+        return POLLNVAL;
+    };
+    let mut r = 0;
+    if ready.readable {
+        r |= POLLIN & p.events;
+    }
+    if ready.writable {
+        r |= POLLOUT & p.events;
+    }
+    if ready.hung_up {
+        r |= POLLHUP;
+    }
+    r
+}
+
+/// Waits until one of `fds` is ready or `timeout` ms pass (negative: no
+/// limit); returns how many are ready.
+///
+/// # Safety
+/// `fds` must point to `nfds` valid pollfds.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_poll(fds: *mut PollFd, nfds: usize, timeout: i32) -> i32 {
+    // SAFETY: the caller provides `nfds` pollfds.
+    let fds = unsafe { core::slice::from_raw_parts_mut(fds, nfds) };
+    let deadline = u64::try_from(timeout)
+        .ok()
+        .map(|ms| time::monotonic_ns().saturating_add(ms * 1_000_000));
+    let mut timed_out = false;
+    loop {
+        crate::net::poll();
+        let mut ready = 0;
+        for p in fds.iter_mut() {
+            p.revents = if p.fd < 0 { 0 } else { revents(p) };
+            ready += i32::from(p.revents != 0);
+        }
+        if ready > 0 || timeout == 0 || timed_out {
+            return ready;
+        }
+        timed_out = crate::net::wait(deadline) == Wake::TimedOut;
+    }
 }

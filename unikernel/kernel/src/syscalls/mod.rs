@@ -7,6 +7,7 @@ pub mod errno;
 pub mod futex;
 pub mod io;
 pub mod mem;
+pub mod net;
 pub mod process;
 pub mod thread;
 pub mod time;

@@ -1,0 +1,63 @@
+//! virtio over MMIO, through the `virtio-drivers` crate.
+//!
+//! Memory is identity-mapped, so the HAL hands out heap memory as DMA memory
+//! and shares buffers by their own address.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::{DeviceType, Transport};
+use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
+
+use crate::mm;
+
+/// QEMU microvm's virtio-mmio transports: 24 slots of 512 bytes.
+const MMIO_BASE: usize = 0xfeb0_0000;
+const MMIO_SLOT: usize = 512;
+const MMIO_SLOTS: usize = 24;
+
+/// The kernel's glue for `virtio-drivers`.
+pub struct KernelHal;
+
+fn dma_layout(pages: usize) -> Layout {
+    Layout::from_size_align(pages * PAGE_SIZE, PAGE_SIZE).expect("DMA layout")
+}
+
+// SAFETY: DMA memory comes zeroed from the heap, stays allocated until
+// `dma_dealloc`, and physical addresses equal virtual ones.
+unsafe impl Hal for KernelHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let ptr = NonNull::new(mm::alloc(dma_layout(pages))).expect("out of DMA memory");
+        // SAFETY: the block is `pages` pages long.
+        unsafe { ptr.as_ptr().write_bytes(0, pages * PAGE_SIZE) };
+        (ptr.as_ptr() as PhysAddr, ptr)
+    }
+
+    unsafe fn dma_dealloc(_paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        // SAFETY: `vaddr` came from `dma_alloc` with this many pages.
+        unsafe { mm::free(vaddr.as_ptr(), dma_layout(pages)) };
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
+        NonNull::new(paddr as *mut u8).expect("null MMIO address")
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+        buffer.as_ptr().cast::<u8>() as PhysAddr
+    }
+
+    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+}
+
+/// Finds the first virtio-mmio transport whose device is of type `kind`.
+pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
+    (0..MMIO_SLOTS).find_map(|slot| {
+        let header = NonNull::new((MMIO_BASE + slot * MMIO_SLOT) as *mut VirtIOHeader)?;
+        // SAFETY: on microvm these slots are virtio-mmio register windows,
+        // identity-mapped and used by nothing else.
+        let transport = unsafe { MmioTransport::new(header, MMIO_SLOT) }.ok()?;
+        (transport.device_type() == kind).then_some(transport)
+    })
+}

@@ -1,0 +1,120 @@
+//! File descriptors: the table of open objects behind the descriptor
+//! numbers std and mio pass in. 0, 1 and 2 are the console.
+
+use alloc::collections::BTreeMap;
+
+use crate::net::{self, Readiness, TcpSocket};
+use crate::sync::Global;
+use crate::syscalls::errno::{EAGAIN, EBADF, EINVAL};
+
+/// An event counter (`eventfd`), which mio uses to wake its poll loop.
+pub struct EventFd {
+    count: u64,
+    semaphore: bool,
+}
+
+impl EventFd {
+    /// A counter starting at `initial`; with `semaphore`, reads take 1.
+    pub fn new(initial: u64, semaphore: bool) -> Self {
+        Self {
+            count: initial,
+            semaphore,
+        }
+    }
+
+    /// Takes the count (or 1) as 8 native-endian bytes; `EAGAIN` at 0.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, i32> {
+        let out = buf.get_mut(..8).ok_or(EINVAL)?;
+        if self.count == 0 {
+            return Err(EAGAIN);
+        }
+        let value = if self.semaphore { 1 } else { self.count };
+        self.count -= value;
+        out.copy_from_slice(&value.to_ne_bytes());
+        Ok(8)
+    }
+
+    /// Adds the 8-byte value in `buf` and wakes pollers.
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, i32> {
+        let bytes: [u8; 8] = buf.get(..8).and_then(|b| b.try_into().ok()).ok_or(EINVAL)?;
+        self.count = self.count.saturating_add(u64::from_ne_bytes(bytes));
+        net::notify();
+        Ok(8)
+    }
+}
+
+/// What a descriptor refers to.
+pub enum Kind {
+    /// An event counter.
+    Event(EventFd),
+    /// A TCP socket.
+    Tcp(TcpSocket),
+}
+
+/// An open descriptor.
+pub struct Object {
+    /// What it refers to.
+    pub kind: Kind,
+    /// `O_NONBLOCK`: calls return `EAGAIN` instead of waiting.
+    pub nonblocking: bool,
+}
+
+impl Object {
+    /// Readiness for `sys_poll`.
+    pub fn readiness(&self) -> Readiness {
+        match &self.kind {
+            Kind::Event(e) => Readiness {
+                readable: e.count > 0,
+                writable: true,
+                hung_up: false,
+            },
+            Kind::Tcp(s) => s.readiness(),
+        }
+    }
+}
+
+struct Table {
+    next: i32,
+    objects: BTreeMap<i32, Object>,
+}
+
+static TABLE: Global<Table> = Global::new(Table {
+    next: 3,
+    objects: BTreeMap::new(),
+});
+
+/// Opens `object` under a new descriptor.
+pub fn insert(object: Object) -> i32 {
+    TABLE.with(|t| {
+        let fd = t.next;
+        t.next += 1;
+        t.objects.insert(fd, object);
+        fd
+    })
+}
+
+/// Closes `fd`.
+pub fn remove(fd: i32) -> Result<(), i32> {
+    let object = TABLE.with(|t| t.objects.remove(&fd)).ok_or(EBADF)?;
+    drop(object);
+    Ok(())
+}
+
+/// Runs `f` on the object behind `fd`.
+pub fn with<R>(fd: i32, f: impl FnOnce(&mut Object) -> Result<R, i32>) -> Result<R, i32> {
+    TABLE.with(|t| t.objects.get_mut(&fd).map_or(Err(EBADF), f))
+}
+
+/// Runs `op` on `fd` until it stops returning `EAGAIN`, waiting for network
+/// or event activity in between, unless the descriptor is non-blocking.
+pub fn blocking<R>(fd: i32, mut op: impl FnMut(&mut Object) -> Result<R, i32>) -> Result<R, i32> {
+    loop {
+        let (result, nonblocking) = with(fd, |o| Ok((op(o), o.nonblocking)))?;
+        match result {
+            Err(EAGAIN) if !nonblocking => {
+                net::wait(None);
+            }
+            other => return other,
+        }
+    }
+}

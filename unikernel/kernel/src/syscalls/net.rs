@@ -1,0 +1,181 @@
+//! Sockets: BSD-style calls over [`crate::net`]. Addresses are hermit's
+//! `sockaddr_in` (a length byte, a family byte, port and address in network
+//! order). Only TCP over IPv4 is supported so far.
+
+use super::errno::{EAFNOSUPPORT, EINVAL, ENOTSOCK, EOPNOTSUPP};
+use super::{ret, ret_size};
+use crate::fd::{self, Kind, Object};
+use crate::net::TcpSocket;
+
+const AF_INET: i32 = 3;
+const AF_INET6: i32 = 1;
+const SOCK_STREAM: i32 = 1;
+const SOCK_NONBLOCK: i32 = 0o4000;
+const SOCK_CLOEXEC: i32 = 0o40000;
+const SHUT_WR: i32 = 1;
+const SHUT_RDWR: i32 = 2;
+const SOCKADDR_IN_LEN: u32 = 16;
+
+/// Reads the port of a `sockaddr_in`/`sockaddr_in6` (the two share the layout
+/// of their first four bytes).
+fn port_of(addr: *const u8, len: u32) -> Result<u16, i32> {
+    if addr.is_null() || len < 4 {
+        return Err(EINVAL);
+    }
+    // SAFETY: the caller passes `len` >= 4 readable bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(addr, 4) };
+    match i32::from(bytes[1]) {
+        AF_INET | AF_INET6 => Ok(u16::from_be_bytes([bytes[2], bytes[3]])),
+        _ => Err(EAFNOSUPPORT),
+    }
+}
+
+/// Writes `endpoint` as a `sockaddr_in` into `addr` (if non-null).
+fn write_sockaddr(endpoint: smoltcp::wire::IpEndpoint, addr: *mut u8, len: *mut u32) {
+    if addr.is_null() || len.is_null() {
+        return;
+    }
+    let mut raw = [0u8; SOCKADDR_IN_LEN as usize];
+    raw[0] = SOCKADDR_IN_LEN as u8;
+    raw[1] = AF_INET as u8;
+    raw[2..4].copy_from_slice(&endpoint.port.to_be_bytes());
+    let smoltcp::wire::IpAddress::Ipv4(ip) = endpoint.addr;
+    raw[4..8].copy_from_slice(&ip.octets());
+    // SAFETY: `len` says how many bytes `addr` holds; we write at most that.
+    unsafe {
+        let n = (*len).min(SOCKADDR_IN_LEN) as usize;
+        core::ptr::copy_nonoverlapping(raw.as_ptr(), addr, n);
+        *len = SOCKADDR_IN_LEN;
+    }
+}
+
+fn with_tcp<R>(fd: i32, f: impl FnOnce(&mut TcpSocket) -> Result<R, i32>) -> Result<R, i32> {
+    fd::with(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => f(s),
+        Kind::Event(_) => Err(ENOTSOCK),
+    })
+}
+
+/// Creates a socket; only `SOCK_STREAM` in `AF_INET` or `AF_INET6`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_socket(domain: i32, type_: i32, _protocol: i32) -> i32 {
+    if domain != AF_INET && domain != AF_INET6 {
+        return ret(Err(EAFNOSUPPORT));
+    }
+    if type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != SOCK_STREAM {
+        return ret(Err(EOPNOTSUPP));
+    }
+    let nonblocking = type_ & SOCK_NONBLOCK != 0;
+    ret(Ok(fd::insert(Object {
+        kind: Kind::Tcp(TcpSocket::new()),
+        nonblocking,
+    })))
+}
+
+/// Binds a socket to the port in `name` (any local address).
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_bind(fd: i32, name: *const u8, namelen: u32) -> i32 {
+    ret(port_of(name, namelen)
+        .and_then(|port| with_tcp(fd, |s| s.bind(port)))
+        .map(|()| 0))
+}
+
+/// Makes a bound socket listen.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_listen(fd: i32, backlog: i32) -> i32 {
+    ret(with_tcp(fd, |s| s.listen(backlog)).map(|()| 0))
+}
+
+/// Accepts a connection; writes the peer's address to `addr`.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_accept(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
+    let accepted = fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => s.accept(),
+        Kind::Event(_) => Err(ENOTSOCK),
+    });
+    ret(accepted.map(|(stream, peer)| {
+        write_sockaddr(peer, addr, addrlen);
+        fd::insert(Object {
+            kind: Kind::Tcp(stream),
+            nonblocking: false,
+        })
+    }))
+}
+
+/// Receives up to `len` bytes.
+///
+/// # Safety
+/// `buf` must point to `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_recv(fd: i32, buf: *mut u8, len: usize, _flags: i32) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe { super::io::sys_read(fd, buf, len) }
+}
+
+/// Sends up to `len` bytes.
+///
+/// # Safety
+/// `buf` must point to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_send(fd: i32, buf: *const u8, len: usize, _flags: i32) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe { super::io::sys_write(fd, buf, len) }
+}
+
+/// Shuts down the sending side (`SHUT_WR`, `SHUT_RDWR`); `SHUT_RD` is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_shutdown(fd: i32, how: i32) -> i32 {
+    ret(match how {
+        SHUT_WR | SHUT_RDWR => with_tcp(fd, TcpSocket::shutdown_write).map(|()| 0),
+        _ => with_tcp(fd, |_| Ok(0)),
+    })
+}
+
+/// Accepts and ignores socket options (TCP_NODELAY, SO_REUSEADDR, ...).
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_setsockopt(
+    fd: i32,
+    _level: i32,
+    _optname: i32,
+    _optval: *const u8,
+    _optlen: u32,
+) -> i32 {
+    ret(with_tcp(fd, |_| Ok(0)))
+}
+
+/// Reads a socket option: every option reads as 0 (no pending error).
+///
+/// # Safety
+/// `optval` must hold `*optlen` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_getsockopt(
+    fd: i32,
+    _level: i32,
+    _optname: i32,
+    optval: *mut u8,
+    optlen: *mut u32,
+) -> i32 {
+    ret(with_tcp(fd, |_| {
+        if !optval.is_null() && !optlen.is_null() {
+            // SAFETY: per the contract.
+            unsafe { optval.write_bytes(0, *optlen as usize) };
+        }
+        Ok(0)
+    }))
+}
+
+/// Shared by `sys_recv` and `sys_read` on a socket.
+pub(super) fn recv(fd: i32, buf: &mut [u8]) -> isize {
+    ret_size(fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => s.recv(buf),
+        Kind::Event(e) => e.read(buf),
+    }))
+}
+
+/// Shared by `sys_send` and `sys_write` on a socket.
+pub(super) fn send(fd: i32, buf: &[u8]) -> isize {
+    ret_size(fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => s.send(buf),
+        Kind::Event(e) => e.write(buf),
+    }))
+}
