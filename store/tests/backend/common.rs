@@ -35,7 +35,7 @@ pub fn object(i: u64) -> Vec<u8> {
         3 => 64 + rng.below(100) as usize,
         _ => 20_000,
     };
-    let compressible = i % 2 == 0;
+    let compressible = i.is_multiple_of(2);
     let body: Vec<u8> = (0..len)
         .map(|j| {
             if compressible {

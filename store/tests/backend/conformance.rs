@@ -133,7 +133,12 @@ fn writing_twice_stores_once(b: &mut dyn Backend) {
     write_all(b, 0..15);
     b.objects().sync().unwrap();
     let mut count = 0;
-    b.objects().for_each_hash(&mut |_| Ok(count += 1)).unwrap();
+    b.objects()
+        .for_each_hash(&mut |_| {
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(count, 15);
 }
 
@@ -144,7 +149,10 @@ fn for_each_hash_visits_each_object_once(b: &mut dyn Backend) {
     write_all(b, 30..40);
     let mut seen = Vec::new();
     b.objects()
-        .for_each_hash(&mut |h| Ok(seen.push(*h)))
+        .for_each_hash(&mut |h| {
+            seen.push(*h);
+            Ok(())
+        })
         .unwrap();
     seen.sort();
     let mut want: Vec<Hash> = (0..40).map(|i| hashed(i).0).collect();
@@ -378,7 +386,12 @@ fn agrees_with_model(b: &mut dyn Backend, ops: &[Op]) -> Result<(), TestCaseErro
         }
     }
     let mut count = 0;
-    b.objects().for_each_hash(&mut |_| Ok(count += 1)).unwrap();
+    b.objects()
+        .for_each_hash(&mut |_| {
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
     prop_assert_eq!(count, objects.len());
     Ok(())
 }

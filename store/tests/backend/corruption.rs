@@ -168,29 +168,43 @@ fn flipped_bits_never_give_wrong_bytes_and_spare_other_records() {
 
 #[test]
 fn a_damaged_object_written_again_is_repaired() {
-    let p = pristine(30);
-    let dir = copy(&p, false);
-    let path = pack_file(dir.path());
-    let mut pack = std::fs::read(&path).unwrap();
-    let (_, end, h, bytes) = &p.records[10];
-    pack[(end - 1) as usize] ^= 0x10;
-    std::fs::write(&path, &pack).unwrap();
-    let (objects, _refs) = pack::open(dir.path()).unwrap();
-    let got = objects.read(h);
-    assert!(
-        matches!(&got, Err(Error::Corrupt { hash, .. }) if hash == h),
-        "{got:?}"
-    );
-    assert!(
-        !objects.contains(h).unwrap(),
-        "a damaged copy does not count as stored"
-    );
-    objects.write(h, bytes).unwrap();
-    objects.sync().unwrap();
-    assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
-    drop(objects);
-    let (objects, _refs) = pack::open(dir.path()).unwrap();
-    assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
+    let p = pristine(60);
+    for keep_index in [false, true] {
+        let dir = copy(&p, keep_index);
+        let path = pack_file(dir.path());
+        let mut pack = std::fs::read(&path).unwrap();
+        let (_, end, h, bytes) = &p.records[10];
+        pack[(end - 1) as usize] ^= 0x10;
+        std::fs::write(&path, &pack).unwrap();
+        let (objects, _refs) = pack::open(dir.path()).unwrap();
+        let got = objects.read(h);
+        assert!(
+            matches!(&got, Err(Error::Corrupt { hash, .. }) if hash == h),
+            "{got:?}"
+        );
+        assert!(
+            !objects.contains(h).unwrap(),
+            "a damaged copy does not count as stored"
+        );
+        objects.write(h, bytes).unwrap();
+        objects.sync().unwrap();
+        assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
+        // A second instance finds the good copy past the damaged one, with or without
+        // the index rewritten meanwhile.
+        let (other, _refs) = pack::open(dir.path()).unwrap();
+        assert_eq!(
+            other.read(h).unwrap().as_ref(),
+            Some(bytes),
+            "index kept: {keep_index}"
+        );
+        drop((objects, other));
+        let (objects, _refs) = pack::open(dir.path()).unwrap();
+        assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
+        assert!(objects.contains(h).unwrap());
+        for (_, _, h, bytes) in &p.records {
+            assert_eq!(objects.read(h).unwrap().as_ref(), Some(bytes));
+        }
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! stale files, removed by the next collection. A process still reading the old pack keeps
 //! its open file and moves to the new generation on its next miss.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -86,6 +86,7 @@ impl Copy {
             index,
             tail: HashMap::new(),
             scanned: start,
+            bad: HashSet::new(),
         };
         Ok(Copy {
             view,

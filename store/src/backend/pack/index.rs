@@ -217,7 +217,8 @@ impl Index {
 
     /// Writes a new index at `path`: this one's entries merged with `tail` (entries past
     /// it, sorted by the caller), covering `covered` bytes; then renames it into place
-    /// durably and returns it loaded. On equal hashes a damaged entry gives way.
+    /// durably and returns it loaded. On equal hashes a valid tail entry wins: the tail
+    /// holds a second copy only when the indexed one is damaged.
     pub(crate) fn write_merged(
         &self,
         path: &Path,
@@ -241,7 +242,7 @@ impl Index {
                     tail.next();
                     if t < hash {
                         out.push(t, o);
-                    } else if offset & DAMAGED != 0 {
+                    } else if o & DAMAGED == 0 {
                         chosen = o;
                     }
                 }

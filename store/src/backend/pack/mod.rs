@@ -54,7 +54,7 @@ mod record;
 mod refs;
 mod scan;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -117,6 +117,9 @@ struct View {
     tail: HashMap<Hash, u64>,
     /// How far the pack has been scanned: the index's coverage plus the tail.
     scanned: u64,
+    /// Indexed objects whose record failed to verify when read: a copy in the tail, if
+    /// one is written, takes their place.
+    bad: HashSet<Hash>,
 }
 
 /// Writes not yet in the pack. Its mutex also serializes scans and appends in-process.
@@ -155,12 +158,20 @@ impl View {
             index: Arc::new(index),
             tail: HashMap::new(),
             scanned,
+            bad: HashSet::new(),
         })
     }
 
     /// The offset of `hash`'s record, with [`DAMAGED`] if only a damaged one is known.
     fn lookup(&self, hash: &Hash) -> Option<u64> {
-        let indexed = self.index.lookup(hash);
+        let bad = |o: u64| {
+            if self.bad.contains(hash) {
+                o | DAMAGED
+            } else {
+                o
+            }
+        };
+        let indexed = self.index.lookup(hash).map(bad);
         match indexed {
             Some(offset) if offset & DAMAGED == 0 => Some(offset),
             _ => self
@@ -224,6 +235,28 @@ impl PackObjects {
 
     fn write_view(&self) -> RwLockWriteGuard<'_, View> {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// After the indexed record of `hash` failed to verify: notes it as bad (so writing
+    /// it again stores a good copy), rescans the unindexed part of the pack for another
+    /// copy, and reads that if there is one.
+    fn read_another_copy(&self, hash: &Hash, damage: Error) -> Result<Option<Vec<u8>>> {
+        let _writer = self.writer();
+        self.write_view().bad.insert(*hash);
+        // Without the pack lock a rescan could stop short at a record being written.
+        let Some(_held) = self.pack_lock.try_lock()? else {
+            return Err(damage);
+        };
+        {
+            let mut view = self.write_view();
+            view.tail.clear();
+            view.scanned = view.index.covered();
+        }
+        self.catch_up(true)?;
+        match self.find_in_view(hash, false) {
+            Some(Found::Pack { pack, offset, .. }) => record::read(&*pack, offset, hash).map(Some),
+            _ => Err(damage),
+        }
     }
 
     /// Finds `hash`: in the pack as known, in the write buffer, then in the pack again
@@ -459,11 +492,9 @@ impl ObjectStore for PackObjects {
                 offset,
                 damaged,
             }) => match record::read(&*pack, offset, hash) {
-                Err(Error::Corrupt { hash, detail }) if damaged => Err(Error::Corrupt {
-                    hash,
-                    detail: format!("{detail} (damaged when scanned)"),
-                }),
-                other => other.map(Some),
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e @ Error::Corrupt { .. }) if !damaged => self.read_another_copy(hash, e),
+                Err(e) => Err(e),
             },
         }
     }
