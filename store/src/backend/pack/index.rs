@@ -7,6 +7,12 @@
 //! LE); `count` (u64 LE); and blake3 over everything before it. An offset with
 //! [`DAMAGED`] set points at a record that names that hash but did not verify when the
 //! index was built. A file that fails any check is ignored and the index rebuilt.
+//!
+//! Memory: loading verifies the checksum by reading the file (not the mapping) and builds
+//! a Bloom filter of 16 to 32 bits per entry on the way, so a lookup of an absent hash
+//! (every new object written) seldom touches the mapping; and the mapping's pages are
+//! dropped from the process every few hundred lookups. Importing a million small objects
+//! so peaks near 34 MB resident; the index costs 40 bytes an object on disk.
 
 use std::cmp::Ordering;
 use std::fs::{File, OpenOptions};

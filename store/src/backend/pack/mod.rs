@@ -15,8 +15,16 @@
 //! ```
 //!
 //! A record is `MAGIC d3 4b 52 01 | payload length (u32 LE) | blake3 hash (32) | payload`,
-//! the payload a codec byte (0 raw, 1 raw deflate with the inflated size prepended) and the object's
-//! canonical bytes in that codec (see [`record`]). The index layout is in [`index`].
+//! the payload a codec byte (0 raw, 1 lz4 block with its size prepended, used only when
+//! smaller) and the object's canonical bytes in that codec. A record is valid when its
+//! payload decodes to bytes with the recorded hash; every read checks that.
+//!
+//! The index is `KITHIDX\0 01 00 00 00 00 00 00 00`, then `count` entries of `hash (32) |
+//! offset (u64 LE)` sorted by hash, a fanout table of 256 u32 LE (entry `b` counts the
+//! entries whose first byte is at most `b`), the pack length it covers (u64 LE), `count`
+//! (u64 LE), and blake3 over everything before. Offset bit 63 marks a record that names
+//! the hash but did not verify. Records past the covered length are kept in memory until
+//! the index is rewritten (past 64k of them, or on close when cheap).
 //!
 //! # Why a crash loses nothing acknowledged
 //!
@@ -32,6 +40,10 @@
 //!   damage: kept, skipped, reported, and reads of the hash it names return
 //!   [`crate::Error::Corrupt`]. A bad record with nothing valid after it is a torn tail
 //!   from an interrupted append, never acknowledged, and is trimmed.
+//! - An indexed record that fails to verify when read is remembered as bad: `contains`
+//!   then says no, so writing the object again (a sync from a replica) appends a good copy
+//!   that takes its place, in this process, in others (which look for another copy when
+//!   theirs fails) and in the next index.
 //! - A ref moves only after the objects it names are synced (the [`crate::Store`]'s
 //!   order), and by rename, so it names the old commit or the new one.
 //! - Garbage collection copies the kept records into a new generation, fsyncs it and
@@ -44,6 +56,17 @@
 //! switched generations), reloads the index if it was rewritten, and scans what other
 //! processes appended; without `pack.lock` it stops in front of a record that does not
 //! verify, since that may be one being written, so it never sees half a record.
+//!
+//! # Limits
+//!
+//! - A bit flip in the last record looks like a torn tail and is trimmed (that object
+//!   reads as absent, not damaged). A bit flip in a record's hash field makes the object
+//!   read as absent. Neither ever returns wrong bytes.
+//! - Searching past damage for the magic could land on a valid record embedded in a
+//!   blob's raw bytes; that only ever yields bytes that verify against their hash.
+//! - Garbage collection drops objects whose record no longer verifies (with a warning)
+//!   and counts them as dropped. Its `keep` must not read from this store.
+//! - One record holds at most 4 GiB.
 
 mod gc;
 mod index;
