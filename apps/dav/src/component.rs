@@ -111,7 +111,7 @@ fn component_name(line: &Line<'_>) -> Option<String> {
 }
 
 impl Component<'_> {
-    /// The unfolded value of the first property called `name` (upper case).
+    /// The first property called `name` (upper case).
     pub fn property(&self, name: &str) -> Option<&Line<'_>> {
         self.items.iter().find_map(|item| match item {
             Item::Property(line) if line.name() == name => Some(line),

@@ -111,7 +111,7 @@ fn parse<'a>(schema: &dyn Schema, bytes: Option<&'a [u8]>) -> Option<Option<Docu
 }
 
 /// The cases where one side (or both) did nothing new.
-pub fn trivial(base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Option<Merged> {
+fn trivial(base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Option<Merged> {
     let keep = |side: Option<&[u8]>| Some(Merged::Clean(side.map(<[u8]>::to_vec)));
     if base == ours {
         keep(theirs)
@@ -310,9 +310,9 @@ fn layout(
         let result = &results[&e.key[..]];
         let last = *nth + 1 == our_slots[&e.key[..]].len();
         let upto = if last { result.len() } else { *nth + 1 };
-        for i in *nth..upto.min(result.len()) {
+        for (i, item) in result.iter().enumerate().take(upto).skip(*nth) {
             at.insert((&e.key[..], i), placed.len());
-            placed.push(&result[i]);
+            placed.push(item);
         }
         *nth += 1;
     }
