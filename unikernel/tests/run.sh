@@ -84,11 +84,16 @@ if [ -n "$https" ]; then
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:443" -device virtio-net-device,netdev=n0 &
     qemu_pid=$!
     answer=
-    for _ in $(seq 1 120); do
-        answer=$(curl -sk --max-time 5 "https://127.0.0.1:$port/kith") && break
+    # Short tries: QEMU's user network accepts on the host at once and only
+    # retransmits its SYN to the guest seconds later if the guest was not
+    # listening yet.
+    for try in $(seq 1 240); do
+        limit=0.5
+        [ "$try" -le 20 ] || limit=2
+        answer=$(curl -sk --max-time "$limit" "https://127.0.0.1:$port/kith") && break
         answer=
         kill -0 "$qemu_pid" 2>/dev/null || break
-        sleep 0.25
+        sleep 0.05
     done
     elapsed=$((($(date +%s%N) - started) / 1000000))
     if [ "$answer" = "hello from kith-unikernel over https: /kith" ]; then

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use core::ffi::c_char;
 
 use crate::arch::entry::{MEMMAP_RAM, MemmapEntry, START_INFO_MAGIC, StartInfo};
-use crate::arch::{cpu, serial};
+use crate::arch::{self, cpu, serial};
+use crate::syscalls::process::EXIT_KERNEL_FAULT;
 use crate::{log, mm, net, sched, time};
 
 unsafe extern "C" {
@@ -103,7 +104,14 @@ extern "C" fn kith_kernel_start(start_info: u32) -> ! {
     time::init();
     let (heap_start, heap_end) = heap_range(info);
     // SAFETY: the range is RAM above the kernel image that nothing else uses.
-    unsafe { mm::init(heap_start as usize, heap_end as usize) };
+    if !unsafe { mm::init(heap_start as usize, heap_end as usize) } {
+        log!("no usable RAM for the heap ({heap_start:#x}..{heap_end:#x})");
+        arch::exit_vm(EXIT_KERNEL_FAULT);
+    }
+    if !sched::init() {
+        log!("no memory for the boot thread's TLS");
+        arch::exit_vm(EXIT_KERNEL_FAULT);
+    }
     let cmdline = command_line(info);
     log!(
         "booting: {} MiB heap, TSC {} MHz, cmdline {:?}",
@@ -112,10 +120,14 @@ extern "C" fn kith_kernel_start(start_info: u32) -> ! {
         cmdline
     );
     net::init(&cmdline);
-    sched::init();
     let args = alloc::boxed::Box::leak(alloc::boxed::Box::new(program_args(&cmdline)));
-    sched::spawn(main_thread, args as *const ProgramArgs as usize, MAIN_STACK)
-        .expect("no memory for the main thread");
+    if sched::spawn(main_thread, args as *const ProgramArgs as usize, MAIN_STACK).is_none() {
+        log!(
+            "not enough memory for the main thread's {} KiB stack",
+            MAIN_STACK >> 10
+        );
+        arch::exit_vm(EXIT_KERNEL_FAULT);
+    }
     sched::block(None);
     unreachable!("the boot context was resumed")
 }

@@ -13,14 +13,14 @@ use crate::sync::Global;
 
 static HEAP: Global<Talc<Manual, DefaultBinning>> = Global::new(Talc::new(Manual));
 
-/// Hands the RAM in `[start, end)` to the heap.
+/// Hands the RAM in `[start, end)` to the heap; false if it is too small.
 ///
 /// # Safety
 /// The range must be RAM that nothing else uses, for the rest of the run.
-pub unsafe fn init(start: usize, end: usize) {
+pub unsafe fn init(start: usize, end: usize) -> bool {
     // SAFETY: the caller gives us exclusive use of the range.
-    let claimed = HEAP.with(|heap| unsafe { heap.claim(start as *mut u8, end - start) });
-    assert!(claimed.is_some(), "heap region too small");
+    HEAP.with(|heap| unsafe { heap.claim(start as *mut u8, end - start) })
+        .is_some()
 }
 
 /// Allocates memory for `layout`; null when out of memory.

@@ -46,7 +46,12 @@ impl Block {
     fn new(size: usize, align: usize) -> Option<Self> {
         let layout = Layout::from_size_align(size, align).ok()?;
         let ptr = mm::alloc(layout);
-        (!ptr.is_null()).then_some(Self { ptr, layout })
+        // Not `then_some`: it would build (and drop, freeing null) a Block.
+        if ptr.is_null() {
+            None
+        } else {
+            Some(Self { ptr, layout })
+        }
     }
 
     fn end(&self) -> usize {
@@ -168,16 +173,21 @@ impl Scheduler {
 }
 
 /// Registers the boot context as thread 0, which never runs again once it
-/// blocks.
-pub fn init() {
+/// blocks, and gives it a TLS block (so std's panic and out-of-memory
+/// reports work during boot). False if there is no memory for it.
+pub fn init() -> bool {
+    let Some((tls, thread_pointer)) = new_tls() else {
+        return false;
+    };
+    arch::set_thread_pointer(thread_pointer);
     SCHED.with(|s| {
         s.threads.insert(
             0,
             Box::new(Thread {
                 rsp: 0,
-                thread_pointer: 0,
+                thread_pointer,
                 stack: None,
-                tls: None,
+                tls: Some(tls),
                 entry: None,
                 state: State::Running,
                 wake: Wake::Signalled,
@@ -186,6 +196,7 @@ pub fn init() {
             }),
         );
     });
+    true
 }
 
 /// Creates a ready thread running `entry(arg)` on a stack of at least
