@@ -1,5 +1,7 @@
 //! Store API throughput, driven by `benches/store-vs-git.sh`: N single-file commits on a
-//! disk store, then reading every file of the head back. Prints one JSON line.
+//! disk store, each durable, then the same as checkpoints of one transaction (one durable
+//! point, as `git fast-import`), then reading every file of the head back. Prints one JSON
+//! line.
 //!
 //! `cargo bench -p kith-store --bench api -- DIR N`
 
@@ -31,6 +33,19 @@ fn main() {
         tx.commit("bench", &format!("note {i}")).unwrap();
     }
     let commit_secs = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut tx = store.transaction("bulk").unwrap();
+    for i in 0..n {
+        tx.put(
+            &format!("/notes/{i:05}.txt"),
+            format!("note {i}\n").as_bytes(),
+        )
+        .unwrap();
+        tx.checkpoint("bench", &format!("note {i}")).unwrap();
+    }
+    tx.commit("bench", "bulk").unwrap();
+    let bulk_secs = start.elapsed().as_secs_f64();
+    assert_eq!(store.log(store.head("bulk").unwrap().unwrap()).count(), n);
     let start = Instant::now();
     let root = store.head_tree("main").unwrap();
     let mut bytes = 0;

@@ -38,7 +38,7 @@ impl Objects {
         self.write_canonical(&encode_blob(bytes))
     }
 
-    fn write_canonical(&self, canonical: &[u8]) -> Result<Hash> {
+    pub(crate) fn write_canonical(&self, canonical: &[u8]) -> Result<Hash> {
         let hash = Hash::of(canonical);
         self.0.write(&hash, canonical)?;
         Ok(hash)
@@ -322,6 +322,7 @@ impl Store {
             branch: branch.to_string(),
             base,
             base_tree,
+            checkpoint: None,
             changes: BTreeMap::new(),
             _hold: hold,
         })
@@ -351,6 +352,8 @@ pub struct Transaction {
     branch: String,
     base: Option<Hash>,
     base_tree: Hash,
+    /// The last checkpoint, if any: the parent of the next commit.
+    checkpoint: Option<Hash>,
     changes: BTreeMap<PathNames, EntryValue>,
     _hold: LockGuard,
 }
@@ -430,22 +433,41 @@ impl Transaction {
     }
 
     /// Commits the changes and moves the branch, if it is still at the base; returns the new
-    /// commit, or `None` when the changes leave the tree as it was.
-    pub fn commit(self, author: &str, message: &str) -> Result<Option<Hash>> {
+    /// commit, or `None` when the changes leave the tree as it was (and no checkpoint was
+    /// made).
+    pub fn commit(mut self, author: &str, message: &str) -> Result<Option<Hash>> {
         let tree = self.tree()?;
-        if tree == self.base_tree && self.base.is_some() {
-            return Ok(None);
-        }
+        let head = if tree == self.base_tree && (self.base.is_some() || self.checkpoint.is_some()) {
+            self.checkpoint
+        } else {
+            Some(self.checkpoint(author, message)?)
+        };
+        let Some(head) = head else { return Ok(None) };
+        self.store.objects.0.sync()?;
+        self.store.set_branch(&self.branch, self.base, Some(head))?;
+        Ok(Some(head))
+    }
+
+    /// Records the changes so far as a commit of their own and goes on from it; the branch
+    /// moves past it only when the transaction commits, with one durable point for all.
+    /// For bulk imports of history, where a commit each is wanted but not an fsync each.
+    pub fn checkpoint(&mut self, author: &str, message: &str) -> Result<Hash> {
+        let tree = self.tree()?;
         let commit = Commit {
             tree,
-            parents: self.base.into_iter().collect(),
+            parents: self.checkpoint.or(self.base).into_iter().collect(),
             author: author.into(),
             time: now_millis(),
             message: message.into(),
         };
-        let hash = self.store.write_commit(&commit)?;
-        self.store.set_branch(&self.branch, self.base, Some(hash))?;
-        Ok(Some(hash))
+        let hash = self
+            .store
+            .objects
+            .write_canonical(&Object::Commit(commit).encode())?;
+        self.checkpoint = Some(hash);
+        self.base_tree = tree;
+        self.changes.clear();
+        Ok(hash)
     }
 }
 

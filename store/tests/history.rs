@@ -159,3 +159,32 @@ fn watch_sees_commits_made_through_another_handle_on_the_same_folder() {
         "the other handle reads the new objects"
     );
 }
+
+#[test]
+fn checkpoints_make_one_commit_each_and_move_the_branch_once() {
+    let store = Store::memory();
+    let base = commit(&store, "main", "/a", "0");
+    let events = store.watch();
+    let mut tx = store.transaction("main").unwrap();
+    for i in 1..=3 {
+        tx.put("/a", i.to_string().as_bytes()).unwrap();
+        tx.checkpoint("t", &format!("step {i}")).unwrap();
+    }
+    assert_eq!(
+        store.head("main").unwrap(),
+        Some(base),
+        "nothing moves before the commit"
+    );
+    let head = tx
+        .commit("t", "unused: nothing changed after the last checkpoint")
+        .unwrap()
+        .unwrap();
+    let messages: Vec<String> = store.log(head).map(|c| c.unwrap().1.message).collect();
+    assert_eq!(messages, ["step 3", "step 2", "step 1", "/a=0"]);
+    let e = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!((e.old, e.new), (Some(base), Some(head)));
+    assert!(
+        events.recv_timeout(Duration::from_millis(300)).is_err(),
+        "one move only"
+    );
+}
