@@ -64,7 +64,8 @@ if [ -n "$hello" ]; then
     elapsed=$((($(date +%s%N) - started) / 1000000))
     console=$(cat "$work/console")
     for line in "hello from kith-unikernel" "heap ok: 1000 entries, sum 332833500" \
-        "thread ok: worker done, counter 200" 'args: ["kith", "one", "two"]'; do
+        "thread ok: worker done, counter 200" 'args: ["kith", "one", "two"]' \
+        "resolve ok: [127.0.0.1:80]"; do
         if grep -qF "$line" <<<"$console"; then pass "hello prints '$line'"; else fail "hello prints '$line'"; fi
     done
     if grep -qE "clock ok: slept (2[0-9]|[3-9][0-9]) ms, unix time [0-9]{10} s" <<<"$console"; then

@@ -26,6 +26,7 @@
 //! sleep, poll, a blocking socket call) or yields. Interrupts stay disabled;
 //! when no thread is ready the kernel polls the network and its timers.
 #![no_std]
+#![warn(missing_docs)]
 #![cfg(target_arch = "x86_64")]
 
 extern crate alloc;

@@ -220,9 +220,17 @@ fn with_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R, i32>) -> Result<R, i32>
 /// A TCP socket as a file descriptor sees it.
 pub enum TcpSocket {
     /// Created, maybe bound to a port.
-    Unconnected { port: u16 },
+    Unconnected {
+        /// The bound port (0: not bound).
+        port: u16,
+    },
     /// Listening: a pool of smoltcp sockets on `port`.
-    Listener { port: u16, pool: Vec<SocketHandle> },
+    Listener {
+        /// The listening port.
+        port: u16,
+        /// One listening smoltcp socket per backlog slot.
+        pool: Vec<SocketHandle>,
+    },
     /// A connection.
     Stream(SocketHandle),
 }

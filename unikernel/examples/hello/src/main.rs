@@ -5,6 +5,7 @@
 use kith_unikernel as _;
 
 use std::collections::BTreeMap;
+use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +51,11 @@ fn main() {
         since_epoch.as_secs()
     );
     println!("args: {:?}", std::env::args().collect::<Vec<_>>());
+    let resolved: Vec<_> = ("localhost", 80)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    println!("resolve ok: {resolved:?}");
 
     std::process::exit(7);
 }

@@ -5,7 +5,7 @@
 use core::ffi::c_void;
 
 use super::errno::{EBADF, EINVAL};
-use super::{net, ret, ret_size};
+use super::{ret, ret_size};
 use crate::fd::{self, EventFd, Kind, Object};
 use crate::sched::Wake;
 use crate::{console, time};
@@ -19,6 +19,22 @@ pub struct Iovec {
     pub len: usize,
 }
 
+/// Reads from a descriptor of the table (a socket or an event counter).
+fn read_object(fd: i32, buf: &mut [u8]) -> isize {
+    ret_size(fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => s.recv(buf),
+        Kind::Event(e) => e.read(buf),
+    }))
+}
+
+/// Writes to a descriptor of the table (a socket or an event counter).
+fn write_object(fd: i32, buf: &[u8]) -> isize {
+    ret_size(fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Tcp(s) => s.send(buf),
+        Kind::Event(e) => e.write(buf),
+    }))
+}
+
 fn write_fd(fd: i32, bytes: &[u8]) -> isize {
     match fd {
         1 | 2 => {
@@ -26,7 +42,7 @@ fn write_fd(fd: i32, bytes: &[u8]) -> isize {
             bytes.len() as isize
         }
         0 => ret_size(Err(EBADF)),
-        _ => net::send(fd, bytes),
+        _ => write_object(fd, bytes),
     }
 }
 
@@ -34,7 +50,7 @@ fn read_fd(fd: i32, buf: &mut [u8]) -> isize {
     match fd {
         0 => 0,
         1 | 2 => ret_size(Err(EBADF)),
-        _ => net::recv(fd, buf),
+        _ => read_object(fd, buf),
     }
 }
 

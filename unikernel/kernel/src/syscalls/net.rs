@@ -3,7 +3,7 @@
 //! order). Only TCP over IPv4 is supported so far.
 
 use super::errno::{EAFNOSUPPORT, EINVAL, ENOTSOCK, EOPNOTSUPP};
-use super::{ret, ret_size};
+use super::ret;
 use crate::fd::{self, Kind, Object};
 use crate::net::TcpSocket;
 
@@ -164,18 +164,86 @@ pub unsafe extern "C" fn sys_getsockopt(
     }))
 }
 
-/// Shared by `sys_recv` and `sys_read` on a socket.
-pub(super) fn recv(fd: i32, buf: &mut [u8]) -> isize {
-    ret_size(fd::blocking(fd, |o| match &mut o.kind {
-        Kind::Tcp(s) => s.recv(buf),
-        Kind::Event(e) => e.read(buf),
-    }))
+/// hermit's `addrinfo`.
+#[repr(C)]
+pub struct AddrInfo {
+    /// Flags (unused).
+    pub ai_flags: i32,
+    /// Address family.
+    pub ai_family: i32,
+    /// Socket type.
+    pub ai_socktype: i32,
+    /// Protocol.
+    pub ai_protocol: i32,
+    /// Length of `ai_addr`.
+    pub ai_addrlen: u32,
+    /// Canonical name (always null).
+    pub ai_canonname: *mut u8,
+    /// The address.
+    pub ai_addr: *mut [u8; SOCKADDR_IN_LEN as usize],
+    /// Next entry (always null: one address per name).
+    pub ai_next: *mut AddrInfo,
 }
 
-/// Shared by `sys_send` and `sys_write` on a socket.
-pub(super) fn send(fd: i32, buf: &[u8]) -> isize {
-    ret_size(fd::blocking(fd, |o| match &mut o.kind {
-        Kind::Tcp(s) => s.send(buf),
-        Kind::Event(e) => e.write(buf),
-    }))
+/// `EAI_NONAME`: the name does not resolve.
+const EAI_NONAME: i32 = 8;
+
+/// Resolves `node` without DNS: numeric IPv4 addresses and `localhost`.
+/// The port is left 0 (std sets it). Returns 0 or `EAI_NONAME`.
+///
+/// # Safety
+/// `node` is null or a NUL-terminated string; `res` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_getaddrinfo(
+    node: *const core::ffi::c_char,
+    _service: *const core::ffi::c_char,
+    _hints: *const AddrInfo,
+    res: *mut *mut AddrInfo,
+) -> i32 {
+    if node.is_null() || res.is_null() {
+        return EAI_NONAME;
+    }
+    // SAFETY: a NUL-terminated string per the contract.
+    let name = unsafe { core::ffi::CStr::from_ptr(node) }
+        .to_str()
+        .unwrap_or("");
+    let ip = match name {
+        "localhost" => smoltcp::wire::Ipv4Address::new(127, 0, 0, 1),
+        _ => match name.parse() {
+            Ok(ip) => ip,
+            Err(_) => return EAI_NONAME,
+        },
+    };
+    let mut sockaddr = [0u8; SOCKADDR_IN_LEN as usize];
+    let mut len = SOCKADDR_IN_LEN;
+    write_sockaddr((ip, 0).into(), sockaddr.as_mut_ptr(), &mut len);
+    let info = alloc::boxed::Box::new(AddrInfo {
+        ai_flags: 0,
+        ai_family: AF_INET,
+        ai_socktype: SOCK_STREAM,
+        ai_protocol: 0,
+        ai_addrlen: len,
+        ai_canonname: core::ptr::null_mut(),
+        ai_addr: alloc::boxed::Box::into_raw(alloc::boxed::Box::new(sockaddr)),
+        ai_next: core::ptr::null_mut(),
+    });
+    // SAFETY: `res` is writable per the contract.
+    unsafe { res.write(alloc::boxed::Box::into_raw(info)) };
+    0
+}
+
+/// Frees a result of `sys_getaddrinfo`.
+///
+/// # Safety
+/// `ai` must come from `sys_getaddrinfo` and not be freed yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_freeaddrinfo(ai: *mut AddrInfo) {
+    if ai.is_null() {
+        return;
+    }
+    // SAFETY: both boxes were leaked by `sys_getaddrinfo`.
+    unsafe {
+        let info = alloc::boxed::Box::from_raw(ai);
+        drop(alloc::boxed::Box::from_raw(info.ai_addr));
+    }
 }
