@@ -21,15 +21,23 @@ trap cleanup EXIT
 pass() { echo "ok: $1"; passed=$((passed + 1)); }
 fail() { echo "FAILED: $1"; failed=$((failed + 1)); }
 
-# qemu IMAGE SECONDS ACCEL [EXTRA...]: boots IMAGE in the foreground; the
-# guest's console goes to $work/console, QEMU's status to $work/status.
+# qemu SECONDS IMAGE [EXTRA...]: becomes (exec) QEMU booting IMAGE under
+# $accel for at most SECONDS, the console going to $work/console. Call it in
+# a subshell, `(qemu ...)`, or in the background, where $! is then QEMU's
+# (timeout's) PID.
 qemu() {
-    local image=$1 seconds=$2 accel=$3
-    shift 3
-    timeout "$seconds" qemu-system-x86_64 -M microvm -accel "$accel" -cpu "$cpu" -m 128M \
+    local seconds=$1 image=$2
+    shift 2
+    exec timeout "$seconds" qemu-system-x86_64 -M microvm -accel "$accel" -cpu "$cpu" -m 128M \
         -nodefaults -no-user-config -nographic -serial stdio \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image" "$@" \
         >"$work/console" 2>&1
+}
+
+# boot SECONDS IMAGE [EXTRA...]: runs QEMU to its end; its status goes to
+# $work/status.
+boot() {
+    (qemu "$@")
     echo $? >"$work/status"
 }
 
@@ -48,11 +56,11 @@ hello=$(build hello) || { fail "build hello"; hello=; }
 accel=tcg
 cpu=max
 if [ -n "$hello" ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    accel=kvm
     cpu=host,-arch-capabilities
-    qemu "$hello" 5 kvm -append "-- probe"
-    if grep -q "hello from kith-unikernel" "$work/console" && [ "$(guest_status)" = 7 ]; then
-        accel=kvm
-    else
+    boot 5 "$hello" -append "-- probe"
+    if ! grep -q "hello from kith-unikernel" "$work/console" || [ "$(guest_status)" != 7 ]; then
+        accel=tcg
         cpu=max
     fi
 fi
@@ -60,7 +68,7 @@ echo "accelerator: $accel"
 
 if [ -n "$hello" ]; then
     started=$(date +%s%N)
-    qemu "$hello" 60 "$accel" -append "-- one two"
+    boot 60 "$hello" -append "-- one two"
     elapsed=$((($(date +%s%N) - started) / 1000000))
     console=$(cat "$work/console")
     for line in "hello from kith-unikernel" "heap ok: 1000 entries, sum 332833500" \
@@ -81,7 +89,7 @@ https=$(build https) || { fail "build https"; https=; }
 if [ -n "$https" ]; then
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     started=$(date +%s%N)
-    qemu "$https" 300 "$accel" -append "-- 443" \
+    qemu 300 "$https" -append "-- 443" \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:443" -device virtio-net-device,netdev=n0 &
     qemu_pid=$!
     answer=
