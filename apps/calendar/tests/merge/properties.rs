@@ -293,13 +293,12 @@ fn apply(mut cal: Calendar, ops: &[Op]) -> Calendar {
 fn op() -> impl Strategy<Value = Op> {
     let i = any::<usize>();
     prop_oneof![
-        (i.clone(), 0u8..3).prop_map(|(i, v)| Op::Summary(i, v)),
-        (i.clone(), 1u8..3).prop_map(|(i, v)| Op::Bump(i, v)),
-        (i.clone(), 0u8..10).prop_map(|(i, v)| Op::Stamp(i, v)),
-        (i.clone(), 0u8..4, proptest::option::of(0u8..3))
-            .prop_map(|(i, a, s)| Op::Attendee(i, a, s)),
-        (i.clone(), 0u8..6).prop_map(|(i, d)| Op::Exdate(i, d)),
-        (i.clone(), 0u8..4).prop_map(|(i, a)| Op::Alarm(i, a)),
+        (i, 0u8..3).prop_map(|(i, v)| Op::Summary(i, v)),
+        (i, 1u8..3).prop_map(|(i, v)| Op::Bump(i, v)),
+        (i, 0u8..10).prop_map(|(i, v)| Op::Stamp(i, v)),
+        (i, 0u8..4, proptest::option::of(0u8..3)).prop_map(|(i, a, s)| Op::Attendee(i, a, s)),
+        (i, 0u8..6).prop_map(|(i, d)| Op::Exdate(i, d)),
+        (i, 0u8..4).prop_map(|(i, a)| Op::Alarm(i, a)),
         (0u8..6).prop_map(Op::AddOverride),
         i.prop_map(Op::Remove),
     ]
