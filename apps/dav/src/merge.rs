@@ -464,3 +464,80 @@ fn only_bookkeeping(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every property a set member, every component paired by name.
+    struct Sets;
+
+    impl Schema for Sets {
+        fn format(&self) -> &'static str {
+            "test file"
+        }
+        fn validate(&self, _bytes: &[u8]) -> bool {
+            true
+        }
+        fn property(&self, _parent: &str, _line: &Line<'_>) -> Rule {
+            Rule::Member
+        }
+        fn component(&self, component: &Component<'_>) -> Rule {
+            Rule::Slot {
+                key: component.name.clone().into_bytes(),
+                tie: Tie::Conflict,
+            }
+        }
+    }
+
+    fn clean(base: &str, ours: &str, theirs: &str) -> String {
+        match merge(
+            &Sets,
+            Some(base.as_bytes()),
+            Some(ours.as_bytes()),
+            Some(theirs.as_bytes()),
+        ) {
+            Merged::Clean(Some(bytes)) => String::from_utf8(bytes).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn additions_follow_their_predecessor_in_theirs() {
+        let base = "BEGIN:X\r\nA:1\r\nB:1\r\nEND:X\r\n";
+        let ours = "BEGIN:X\r\nB:1\r\nA:1\r\nC:1\r\nEND:X\r\n";
+        let theirs = "BEGIN:X\r\nN:0\r\nA:1\r\nG.D:1\r\nG.E:1\r\nB:1\r\nEND:X\r\n";
+        assert_eq!(
+            clean(base, ours, theirs),
+            "BEGIN:X\r\nN:0\r\nB:1\r\nA:1\r\nG.D:1\r\nG.E:1\r\nC:1\r\nEND:X\r\n"
+        );
+    }
+
+    #[test]
+    fn a_last_line_without_break_gets_ours_line_ending() {
+        let base = "BEGIN:X\nA:1\nEND:X";
+        let ours = "BEGIN:X\nA:2\nEND:X";
+        let theirs = "BEGIN:X\nA:1\nEND:X\nBEGIN:Y\nEND:Y";
+        assert_eq!(
+            clean(base, ours, theirs),
+            "BEGIN:X\nA:2\nEND:X\nBEGIN:Y\nEND:Y"
+        );
+    }
+
+    #[test]
+    fn a_component_deleted_on_one_side_and_changed_on_the_other_conflicts() {
+        let base = "BEGIN:X\r\nBEGIN:Y\r\nA:1\r\nEND:Y\r\nEND:X\r\n";
+        let ours = "BEGIN:X\r\nB:1\r\nEND:X\r\n";
+        let theirs = "BEGIN:X\r\nBEGIN:Y\r\nA:2\r\nEND:Y\r\nEND:X\r\n";
+        let merged = merge(
+            &Sets,
+            Some(base.as_bytes()),
+            Some(ours.as_bytes()),
+            Some(theirs.as_bytes()),
+        );
+        assert_eq!(
+            merged,
+            Merged::Conflict("Y deleted on one side and changed on the other".into())
+        );
+    }
+}

@@ -212,3 +212,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn deleted_against_changed((base, _ours, theirs) in versions()) {
+        let without_rev = |s: BTreeSet<Vec<u8>>| s.into_iter().filter(|n| !n.starts_with(b"REV:")).collect::<BTreeSet<_>>();
+        let merged = VcardMerge.merge(Some(&base), None, Some(&theirs));
+        if without_rev(norms(&base)) == without_rev(norms(&theirs)) {
+            prop_assert_eq!(merged, Merged::Clean(None));
+        } else {
+            prop_assert!(matches!(merged, Merged::Conflict(_)), "{:?}", merged);
+        }
+        prop_assert_eq!(VcardMerge.merge(Some(&base), Some(&theirs), None), VcardMerge.merge(Some(&base), None, Some(&theirs)));
+    }
+
+    #[test]
+    fn added_on_both_sides((_base, ours, theirs) in versions()) {
+        let (o, t) = (norms(&ours), norms(&theirs));
+        match VcardMerge.merge(None, Some(&ours), Some(&theirs)) {
+            Merged::Clean(Some(merged)) => {
+                let r = norms(&merged);
+                let rev = |s: &BTreeSet<Vec<u8>>| value_of(s, "REV:");
+                for n in o.iter().chain(&t).filter(|n| !n.starts_with(b"REV:")) {
+                    prop_assert!(r.contains(n), "lost {}", String::from_utf8_lossy(n));
+                }
+                prop_assert_eq!(rev(&r), rev(&o).max(rev(&t)));
+            }
+            merged => prop_assert!(value_of(&o, "FN:") != value_of(&t, "FN:"), "{:?}", merged),
+        }
+    }
+}
