@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use core::ffi::c_char;
 
 use crate::arch::entry::{MEMMAP_RAM, MemmapEntry, START_INFO_MAGIC, StartInfo};
-use crate::arch::{self, cpu, serial};
+use crate::arch::{self, apic, cpu, serial};
 use crate::syscalls::process::EXIT_KERNEL_FAULT;
 use crate::{log, mm, net, sched, time};
 
@@ -102,6 +102,7 @@ extern "C" fn kith_kernel_start(start_info: u32) -> ! {
         log!("bad PVH start info magic {:#x}", info.magic);
     }
     time::init();
+    apic::init(time::tsc_hz());
     let (heap_start, heap_end) = heap_range(info);
     // SAFETY: the range is RAM above the kernel image that nothing else uses.
     if !unsafe { mm::init(heap_start as usize, heap_end as usize) } {

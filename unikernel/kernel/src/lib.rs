@@ -13,7 +13,8 @@
 //! the tests boot.
 //!
 //! The layers, bottom up:
-//! - [`arch`]: the PVH entry, descriptor tables, port I/O, TSC and context switch.
+//! - [`arch`]: the PVH entry, descriptor tables, port I/O, TSC, APIC timer and
+//!   context switch.
 //! - [`mm`]: the heap (talc) over the RAM the boot loader reports.
 //! - [`sched`]: cooperative threads on one CPU, each with its own TLS block.
 //! - [`sync`]: the kernel's global cell and the futexes std's locks sit on.
@@ -23,8 +24,9 @@
 //! - [`syscalls`]: the `sys_*` ABI itself, one module per group.
 //!
 //! The kernel is cooperative: a thread runs until it blocks (futex, join,
-//! sleep, poll, a blocking socket call) or yields. Interrupts stay disabled;
-//! when no thread is ready the kernel polls the network and its timers.
+//! sleep, poll, a blocking socket call) or yields. Interrupts stay disabled
+//! except while the idle CPU halts; when no thread is ready the kernel polls
+//! the network and its timers, halting until the next deadline or tick.
 #![no_std]
 #![warn(missing_docs)]
 #![cfg(target_arch = "x86_64")]

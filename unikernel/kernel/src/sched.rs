@@ -12,7 +12,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::alloc::Layout;
 
-use crate::arch::{self, switch};
+use crate::arch::{self, apic, switch};
 use crate::sync::Global;
 use crate::{mm, net, time};
 
@@ -155,6 +155,16 @@ impl Scheduler {
         for tid in expired {
             self.make_ready(tid, Wake::TimedOut);
         }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        self.threads
+            .values()
+            .filter_map(|t| match t.state {
+                State::Blocked { deadline } => deadline,
+                _ => None,
+            })
+            .min()
     }
 
     fn reap(&mut self) {
@@ -335,17 +345,26 @@ pub fn errno() -> i32 {
     })
 }
 
-/// Runs the next ready thread, polling the network and timers while none is.
+/// How long an idle CPU halts at most before polling the network again
+/// (the NIC raises no interrupts yet).
+const IDLE_TICK_NS: u64 = 1_000_000;
+
+/// Runs the next ready thread. While none is, polls the network and timers,
+/// halting the CPU in between until the next deadline or idle tick.
 fn reschedule() {
     loop {
         net::poll();
-        let next = SCHED.with(|s| {
-            s.expire_timers(time::monotonic_ns());
-            s.ready.pop_front()
+        let now = time::monotonic_ns();
+        let (next, deadline) = SCHED.with(|s| {
+            s.expire_timers(now);
+            (s.ready.pop_front(), s.next_deadline())
         });
         match next {
             Some(tid) => return switch_to(tid),
-            None => arch::spin_hint(),
+            None => {
+                let wake = deadline.unwrap_or(u64::MAX).min(now + IDLE_TICK_NS);
+                apic::halt_until(time::tsc_at(wake));
+            }
         }
     }
 }

@@ -36,6 +36,14 @@ pub fn monotonic_ns() -> u64 {
     (u128::from(ticks) * u128::from(NANOS_PER_SEC) / u128::from(tsc_hz())) as u64
 }
 
+/// The TSC value at `ns` nanoseconds since boot.
+pub fn tsc_at(ns: u64) -> u64 {
+    let ticks = u128::from(ns) * u128::from(tsc_hz()) / u128::from(NANOS_PER_SEC);
+    TSC_AT_BOOT
+        .load(Ordering::Relaxed)
+        .wrapping_add(ticks as u64)
+}
+
 /// Nanoseconds since the Unix epoch.
 pub fn realtime_ns() -> u64 {
     UNIX_SECONDS_AT_BOOT.load(Ordering::Relaxed) * NANOS_PER_SEC + monotonic_ns()

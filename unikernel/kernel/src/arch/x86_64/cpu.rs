@@ -1,5 +1,7 @@
 //! Descriptor tables: the GDT with a TSS whose IST gives exceptions their own
-//! stack, and an IDT whose handlers report the fault and end the VM.
+//! stack, and an IDT whose exception handlers report the fault and end the
+//! VM. Every other vector (the local APIC timer that ends an idle `hlt`, a
+//! spurious interrupt) only acknowledges the interrupt and returns.
 
 use core::arch::{asm, global_asm};
 use core::mem::size_of;
@@ -51,7 +53,7 @@ static mut TSS: Tss = Tss {
     iomap_base: size_of::<Tss>() as u16,
 };
 static mut GDT: [u64; 5] = [0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff, 0, 0];
-static mut IDT: [IdtEntry; 32] = [IdtEntry {
+static mut IDT: [IdtEntry; 256] = [IdtEntry {
     offset_low: 0,
     selector: 0,
     ist: 0,
@@ -59,7 +61,7 @@ static mut IDT: [IdtEntry; 32] = [IdtEntry {
     offset_mid: 0,
     offset_high: 0,
     reserved: 0,
-}; 32];
+}; 256];
 
 // One stub per exception vector: push a dummy error code where the CPU pushes
 // none, push the vector, and hand the frame to `kith_exception`.
@@ -78,6 +80,14 @@ kith_isr_\n:
     call kith_exception
     .endr
 
+    .global kith_irq_ack
+kith_irq_ack:
+    push rax
+    movabs rax, {eoi}
+    mov dword ptr [rax], 0
+    pop rax
+    iretq
+
     .section .rodata
     .p2align 3
     .global kith_isr_table
@@ -85,11 +95,25 @@ kith_isr_table:
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad kith_isr_\n
     .endr
-    "#
+    "#,
+    eoi = const super::apic::EOI_ADDRESS,
 );
 
 unsafe extern "C" {
     static kith_isr_table: [u64; 32];
+    fn kith_irq_ack();
+}
+
+fn gate(handler: u64) -> IdtEntry {
+    IdtEntry {
+        offset_low: handler as u16,
+        selector: KERNEL_CODE,
+        ist: 1,
+        flags: 0x8e,
+        offset_mid: (handler >> 16) as u16,
+        offset_high: (handler >> 32) as u32,
+        reserved: 0,
+    }
 }
 
 /// The stack frame of an exception, as the stubs leave it.
@@ -146,19 +170,13 @@ pub fn init() {
         };
         asm!("lgdt [{}]", in(reg) &gdt, options(nostack));
         asm!("ltr {0:x}", in(reg) TSS_SELECTOR, options(nostack));
-        for (entry, &handler) in (*(&raw mut IDT)).iter_mut().zip(kith_isr_table.iter()) {
-            *entry = IdtEntry {
-                offset_low: handler as u16,
-                selector: KERNEL_CODE,
-                ist: 1,
-                flags: 0x8e,
-                offset_mid: (handler >> 16) as u16,
-                offset_high: (handler >> 32) as u32,
-                reserved: 0,
-            };
+        let idt = &mut *(&raw mut IDT);
+        for (vector, entry) in idt.iter_mut().enumerate() {
+            let handler = kith_isr_table.get(vector).copied();
+            *entry = gate(handler.unwrap_or(kith_irq_ack as *const () as u64));
         }
         let idt = TablePointer {
-            limit: (size_of::<[IdtEntry; 32]>() - 1) as u16,
+            limit: (size_of::<[IdtEntry; 256]>() - 1) as u16,
             base: (&raw const IDT) as u64,
         };
         asm!("lidt [{}]", in(reg) &idt, options(nostack));

@@ -1,5 +1,6 @@
 //! x86_64: PVH entry, descriptor tables, port I/O, the TSC and context switch.
 
+pub mod apic;
 pub mod cpu;
 pub mod entry;
 pub mod kvmclock;
@@ -59,11 +60,6 @@ pub fn rdrand() -> Option<u64> {
         let ok = unsafe { core::arch::x86_64::_rdrand64_step(&mut value) };
         (ok == 1).then_some(value)
     })
-}
-
-/// Lets a spinning CPU rest briefly.
-pub fn spin_hint() {
-    core::hint::spin_loop();
 }
 
 /// Ends the VM with `status` through QEMU's isa-debug-exit device (port
