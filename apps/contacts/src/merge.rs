@@ -12,6 +12,11 @@
 //! of a note become a conflict the user sees, not two notes of which the client shows one.
 //! A `CATEGORIES` line is one set member, so two edits of the same line keep both lines.
 //!
+//! Groups (`item1.EMAIL` with `item1.X-ABLabel`) tie a label to its property. When both
+//! sides introduced the same new group for different properties (Apple Contacts numbers
+//! them, so two devices adding a labelled field both pick the next `itemN`), theirs' group
+//! is renamed to a fresh `itemN` so each label stays with its own property.
+//!
 //! Several vCards in one file are paired by `UID`. A file that is not UTF-8 or that
 //! [`calcard`] or the content-line parser rejects merges only when the merge is trivial.
 //! A contact deleted on one side and changed on the other is a conflict, unless the

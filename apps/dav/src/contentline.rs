@@ -98,6 +98,11 @@ impl<'a> Line<'a> {
         String::from_utf8_lossy(&self.text[self.name.0..self.name.1]).to_ascii_uppercase()
     }
 
+    /// The group in upper case (`ITEM1` for `item1.email`), if the line has one.
+    pub fn group(&self) -> Option<Vec<u8>> {
+        (self.name.0 > 0).then(|| self.text[..self.name.0 - 1].to_ascii_uppercase())
+    }
+
     /// The unfolded value: everything after the `:` that ends the parameters.
     pub fn value(&self) -> &[u8] {
         &self.text[self.value..]
@@ -149,6 +154,8 @@ mod tests {
     fn line_parts() {
         let line = Line::parse(b"item1.email;TYPE=\"a:b\";pref=1:me@example.org\r\n").unwrap();
         assert_eq!(line.name(), "EMAIL");
+        assert_eq!(line.group().as_deref(), Some(&b"ITEM1"[..]));
+        assert_eq!(Line::parse(b"FN:x").unwrap().group(), None);
         assert_eq!(line.value(), b"me@example.org");
         assert_eq!(
             line.normalized(),

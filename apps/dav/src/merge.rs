@@ -13,7 +13,10 @@
 //! The output is ours, line for line: our items keep their bytes and order, a slot whose
 //! result differs is written at our position, and what only theirs has is inserted after
 //! the item that precedes it in theirs (so `item2.TEL` and its `item2.X-ABLabel` stay
-//! together). When theirs adds nothing, the output is ours byte for byte.
+//! together), after anything only ours added there. When theirs adds nothing, the output
+//! is ours byte for byte. The one rewrite: a vCard group both sides introduced for
+//! different properties (Apple's `item4` picked on two devices) is renamed in theirs'
+//! lines, so that labels stay with their own properties.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -264,6 +267,23 @@ fn merge_items(
     theirs: &[Item<'_>],
     out: &mut Writer,
 ) -> Result<(), String> {
+    let renamed = regroup(base, ours, theirs);
+    let regrouped: Vec<Item<'_>>;
+    let theirs = if renamed.is_empty() {
+        theirs
+    } else {
+        regrouped = theirs
+            .iter()
+            .enumerate()
+            .map(
+                |(i, item)| match renamed.get(&i).and_then(|raw| Line::parse(raw)) {
+                    Some(line) => Item::Property(line),
+                    None => item.clone(),
+                },
+            )
+            .collect();
+        &regrouped
+    };
     let (be, oe, te) = (
         entries(schema, parent, base),
         entries(schema, parent, ours),
@@ -293,8 +313,79 @@ fn merge_items(
     Ok(())
 }
 
+/// The property lines of each group (vCard's `item1.EMAIL`, `item1.X-ABLabel`), normalized.
+fn groups(items: &[Item<'_>]) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
+    let mut groups: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
+    for item in items {
+        if let Item::Property(line) = item
+            && let Some(group) = line.group()
+        {
+            groups.entry(group).or_default().insert(line.normalized());
+        }
+    }
+    groups
+}
+
+/// Renames each group that both sides introduced for different properties in theirs, so
+/// that `item4.TEL` and its label added on one device and `item4.EMAIL` and its label added
+/// on another do not end up sharing labels. Returns the new raw bytes of the renamed lines
+/// of theirs, by index.
+fn regroup(base: &[Item<'_>], ours: &[Item<'_>], theirs: &[Item<'_>]) -> BTreeMap<usize, Vec<u8>> {
+    let (b, o, t) = (groups(base), groups(ours), groups(theirs));
+    let mut taken: BTreeSet<Vec<u8>> = b.keys().chain(o.keys()).chain(t.keys()).cloned().collect();
+    let mut fresh = BTreeMap::new();
+    for (group, lines) in &t {
+        if !b.contains_key(group) && o.get(group).is_some_and(|ours| ours != lines) {
+            let name = fresh_group(group, &taken);
+            taken.insert(name.to_ascii_uppercase());
+            fresh.insert(group.clone(), name);
+        }
+    }
+    let mut renamed = BTreeMap::new();
+    for (i, item) in theirs.iter().enumerate() {
+        let Item::Property(line) = item else { continue };
+        let Some(name) = line.group().and_then(|g| fresh.get(&g)) else {
+            continue;
+        };
+        let len = line.group().map_or(0, |g| g.len());
+        let raw = line.raw();
+        if raw.get(len) == Some(&b'.') {
+            renamed.insert(i, [&name[..], &raw[len..]].concat());
+        }
+    }
+    renamed
+}
+
+/// A group name not in `taken`: `ITEM7` after `ITEM4`, `ITEM5` and `ITEM6`, in lower case.
+fn fresh_group(group: &[u8], taken: &BTreeSet<Vec<u8>>) -> Vec<u8> {
+    let digits = group
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let prefix = &group[..group.len() - digits];
+    let number = |g: &Vec<u8>| {
+        g.strip_prefix(prefix)
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
+    };
+    let next = taken
+        .iter()
+        .filter_map(number)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1);
+    // Past the largest number, or else (it was u64::MAX) the first gap, which exists.
+    let name = next
+        .into_iter()
+        .chain(1..)
+        .map(|n| [prefix, n.to_string().as_bytes()].concat())
+        .find(|name| !taken.contains(name))
+        .unwrap_or_default();
+    name.to_ascii_lowercase()
+}
+
 /// Writes the merged slots: ours in our order, then what only theirs has after the item
-/// preceding it in theirs.
+/// preceding it in theirs (and after what only ours added there).
 fn layout(
     ours: &[Entry<'_, '_>],
     theirs: &[Entry<'_, '_>],
@@ -302,6 +393,8 @@ fn layout(
     results: &BTreeMap<&[u8], Vec<Out<'_, '_>>>,
     out: &mut Writer,
 ) {
+    let their_keys: BTreeSet<&[u8]> = theirs.iter().map(|e| &e.key[..]).collect();
+    // Each placed item, and whether only ours has its slot.
     let mut placed = Vec::new();
     let mut at = BTreeMap::new();
     let mut seen = BTreeMap::new();
@@ -312,16 +405,22 @@ fn layout(
         let upto = if last { result.len() } else { *nth + 1 };
         for (i, item) in result.iter().enumerate().take(upto).skip(*nth) {
             at.insert((&e.key[..], i), placed.len());
-            placed.push(item);
+            placed.push((item, !their_keys.contains(&e.key[..])));
         }
         *nth += 1;
     }
+    let past_ours_only = |mut i: usize| {
+        while placed.get(i).is_some_and(|p| p.1) {
+            i += 1;
+        }
+        i
+    };
     let mut inserted: BTreeMap<usize, Vec<&Out<'_, '_>>> = BTreeMap::new();
-    let (mut cursor, mut seen) = (0, BTreeMap::new());
+    let (mut cursor, mut seen) = (past_ours_only(0), BTreeMap::new());
     for e in theirs {
         let nth = seen.entry(&e.key[..]).or_insert(0);
         if let Some(&i) = at.get(&(&e.key[..], *nth)) {
-            cursor = i + 1;
+            cursor = past_ours_only(i + 1);
         } else if !our_slots.contains_key(&e.key[..])
             && let Some(item) = results[&e.key[..]].get(*nth)
         {
@@ -335,7 +434,7 @@ fn layout(
             .into_iter()
             .flatten()
             .for_each(|item| item.write(out));
-        if let Some(item) = placed.get(i) {
+        if let Some((item, _)) = placed.get(i) {
             item.write(out);
         }
     }
@@ -509,8 +608,23 @@ mod tests {
         let theirs = "BEGIN:X\r\nN:0\r\nA:1\r\nG.D:1\r\nG.E:1\r\nB:1\r\nEND:X\r\n";
         assert_eq!(
             clean(base, ours, theirs),
-            "BEGIN:X\r\nN:0\r\nB:1\r\nA:1\r\nG.D:1\r\nG.E:1\r\nC:1\r\nEND:X\r\n"
+            "BEGIN:X\r\nN:0\r\nB:1\r\nA:1\r\nC:1\r\nG.D:1\r\nG.E:1\r\nEND:X\r\n"
         );
+    }
+
+    #[test]
+    fn fresh_groups() {
+        let taken: BTreeSet<Vec<u8>> = [&b"ITEM1"[..], b"ITEM4", b"OTHER9"]
+            .iter()
+            .map(|g| g.to_vec())
+            .collect();
+        assert_eq!(fresh_group(b"ITEM1", &taken), b"item5");
+        assert_eq!(fresh_group(b"X", &taken), b"x1");
+        let full: BTreeSet<Vec<u8>> = [format!("G{}", u64::MAX), "G1".into()]
+            .iter()
+            .map(|g| g.clone().into_bytes())
+            .collect();
+        assert_eq!(fresh_group(b"G1", &full), b"g2");
     }
 
     #[test]

@@ -120,8 +120,24 @@ fn lines(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
+/// The normalized properties of a card, without groups: a merge may rename a group that
+/// both sides introduced for different properties.
 fn norms(bytes: &[u8]) -> BTreeSet<Vec<u8>> {
-    lines(bytes).into_iter().map(|(_, n)| n).collect()
+    lines(bytes)
+        .into_iter()
+        .map(|(_, n)| ungrouped(n))
+        .collect()
+}
+
+fn ungrouped(line: Vec<u8>) -> Vec<u8> {
+    let name_end = line
+        .iter()
+        .position(|&b| b == b';' || b == b':')
+        .unwrap_or(line.len());
+    match line[..name_end].iter().position(|&b| b == b'.') {
+        Some(dot) => line[dot + 1..].to_vec(),
+        None => line,
+    }
 }
 
 fn value_of(norms: &BTreeSet<Vec<u8>>, name: &str) -> Option<Vec<u8>> {

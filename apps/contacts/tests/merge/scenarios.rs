@@ -36,6 +36,30 @@ fn phone_added_on_one_side_email_changed_on_the_other() {
 }
 
 #[test]
+fn a_group_both_sides_introduced_is_renamed_in_theirs() {
+    // Apple Contacts numbers groups itemN: two devices adding a labelled field both pick item4.
+    let anchor = "item3.X-ABLabel:_$!<Father>!$_\r\n";
+    let ours = edit(
+        APPLE,
+        anchor,
+        &format!("{anchor}item4.TEL:+1 555 0142\r\nitem4.X-ABLabel:_$!<Work>!$_\r\n"),
+    );
+    let theirs = edit(
+        APPLE,
+        anchor,
+        &format!("{anchor}item4.EMAIL:j@orchard.example\r\nitem4.X-ABLabel:school\r\n"),
+    );
+    let merged = clean(merge(APPLE.as_bytes(), ours.as_bytes(), theirs.as_bytes()));
+    let both = "item4.TEL:+1 555 0142\r\nitem4.X-ABLabel:_$!<Work>!$_\r\nitem5.EMAIL:j@orchard.example\r\nitem5.X-ABLabel:school\r\n";
+    assert_eq!(merged, edit(APPLE, anchor, &format!("{anchor}{both}")));
+    // The same group added the same way on both sides stays one group.
+    assert_eq!(
+        clean(merge(APPLE.as_bytes(), ours.as_bytes(), ours.as_bytes())),
+        ours
+    );
+}
+
+#[test]
 fn untouched_photo_and_folding_survive_byte_for_byte() {
     let ours = edit(APPLE, "TITLE:Head of Seeds", "TITLE:Chief Orchardist");
     let theirs = edit(
