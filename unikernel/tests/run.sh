@@ -116,6 +116,19 @@ if [ -n "$https" ]; then
     else
         fail "https answers a second connection (got '$second')"
     fi
+    # A burst of connections queues in the backlog instead of being reset.
+    pids=()
+    for i in $(seq 1 20); do
+        curl -sk --max-time 30 "https://127.0.0.1:$port/burst$i" -o "$work/burst$i" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    answered=$(cat "$work"/burst* 2>/dev/null | grep -c "over https: /burst")
+    if [ "$answered" = 20 ]; then
+        pass "https answers 20 parallel connections"
+    else
+        fail "https answers 20 parallel connections (only $answered did)"
+    fi
     kill "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null
     qemu_pid=

@@ -5,14 +5,19 @@
 //! gw=10.0.2.2`, the defaults match QEMU's user-mode network). smoltcp is
 //! polled whenever the scheduler runs, and every poll that changes a socket
 //! wakes the threads waiting in [`wait`] (blocking socket calls, `sys_poll`).
-//! A listening socket is a pool of smoltcp sockets listening on the same
-//! port, one per backlog slot; `accept` takes a connected one and puts a
-//! fresh listener in its place.
+//! A listening socket is a pool of smoltcp sockets on one port: a few wait
+//! in `Listen` state, each connection attempt takes one, and the pool is
+//! topped up between received packets (up to the backlog), so a burst of
+//! connections queues like a backlog instead of meeting resets. `accept`
+//! takes an established connection out of the pool.
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
@@ -30,7 +35,9 @@ use crate::{log, time};
 const QUEUE_SIZE: usize = 16;
 const RX_BUFFER_LEN: usize = 2048;
 const SOCKET_BUFFER: usize = 64 * 1024;
-const MAX_BACKLOG: usize = 8;
+const MAX_BACKLOG: usize = 128;
+/// Sockets each listener keeps in `Listen` state, ready for new connections.
+const SPARE_LISTENERS: usize = 2;
 
 type NetDevice = VirtIONet<KernelHal, MmioTransport<'static>, QUEUE_SIZE>;
 
@@ -94,6 +101,15 @@ struct Stack {
     sockets: SocketSet<'static>,
     /// Closed streams still sending their last data and FIN.
     closing: Vec<SocketHandle>,
+    /// The listening pools, by port.
+    listeners: BTreeMap<u16, Pool>,
+}
+
+/// The smoltcp sockets of one listening port: listening, connecting, or
+/// connected and waiting for `accept`.
+struct Pool {
+    sockets: Vec<SocketHandle>,
+    backlog: usize,
 }
 
 static STACK: Global<Option<Stack>> = Global::new(None);
@@ -150,6 +166,7 @@ pub fn init(cmdline: &str) {
             nic,
             sockets: SocketSet::new(Vec::new()),
             closing: Vec::new(),
+            listeners: BTreeMap::new(),
         })
     });
 }
@@ -159,9 +176,7 @@ pub fn init(cmdline: &str) {
 pub fn poll() {
     let changed = STACK.with(|s| {
         let Some(stack) = s else { return false };
-        let result = stack.iface.poll(now(), &mut stack.nic, &mut stack.sockets);
-        stack.reap_closing();
-        result == PollResult::SocketStateChanged
+        stack.poll()
     });
     if changed {
         notify();
@@ -200,17 +215,68 @@ impl Stack {
         });
     }
 
-    fn new_socket(&mut self) -> SocketHandle {
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
-            tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
-        );
-        self.sockets.add(socket)
+    /// Runs smoltcp: received packets one at a time (topping the listening
+    /// pools up in between), then timers and sending. True if a socket may
+    /// have changed.
+    fn poll(&mut self) -> bool {
+        let now = now();
+        let mut changed = false;
+        loop {
+            self.top_up_listeners();
+            match self
+                .iface
+                .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+        }
+        changed |= self.iface.poll(now, &mut self.nic, &mut self.sockets)
+            == PollResult::SocketStateChanged;
+        self.reap_closing();
+        changed
+    }
+
+    /// Keeps `SPARE_LISTENERS` sockets listening on every port (within its
+    /// backlog), re-arming those whose connection died before `accept`.
+    fn top_up_listeners(&mut self) {
+        let sockets = &mut self.sockets;
+        for (&port, pool) in &mut self.listeners {
+            let mut spare = 0;
+            for &h in &pool.sockets {
+                let socket = sockets.get_mut::<tcp::Socket>(h);
+                if socket.state() == tcp::State::Closed {
+                    let _ = socket.listen(port);
+                }
+                spare += usize::from(socket.state() == tcp::State::Listen);
+            }
+            while spare < SPARE_LISTENERS && pool.sockets.len() < pool.backlog {
+                let handle = sockets.add(new_tcp_socket());
+                if sockets.get_mut::<tcp::Socket>(handle).listen(port).is_err() {
+                    sockets.remove(handle);
+                    break;
+                }
+                pool.sockets.push(handle);
+                spare += 1;
+            }
+        }
     }
 
     fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(handle)
     }
+}
+
+fn new_tcp_socket() -> tcp::Socket<'static> {
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+    )
+}
+
+fn is_connected(state: tcp::State) -> bool {
+    matches!(state, tcp::State::Established | tcp::State::CloseWait)
 }
 
 fn with_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R, i32>) -> Result<R, i32> {
@@ -224,12 +290,10 @@ pub enum TcpSocket {
         /// The bound port (0: not bound).
         port: u16,
     },
-    /// Listening: a pool of smoltcp sockets on `port`.
+    /// Listening on `port` (its pool lives in the stack).
     Listener {
         /// The listening port.
         port: u16,
-        /// One listening smoltcp socket per backlog slot.
-        pool: Vec<SocketHandle>,
     },
     /// A connection.
     Stream(SocketHandle),
@@ -271,41 +335,45 @@ impl TcpSocket {
         if port == 0 {
             return Err(EINVAL);
         }
-        let slots = usize::try_from(backlog).unwrap_or(1).clamp(1, MAX_BACKLOG);
-        let pool = with_stack(|stack| {
-            (0..slots)
-                .map(|_| {
-                    let handle = stack.new_socket();
-                    stack.tcp(handle).listen(port).map_err(|_| EADDRINUSE)?;
-                    Ok(handle)
-                })
-                .collect()
+        let backlog = usize::try_from(backlog).unwrap_or(1).clamp(1, MAX_BACKLOG);
+        with_stack(|stack| {
+            if stack.listeners.contains_key(&port) {
+                return Err(EADDRINUSE);
+            }
+            stack.listeners.insert(
+                port,
+                Pool {
+                    sockets: Vec::new(),
+                    backlog,
+                },
+            );
+            stack.top_up_listeners();
+            Ok(())
         })?;
-        *self = Self::Listener { port, pool };
+        *self = Self::Listener { port };
         Ok(())
     }
 
-    /// Takes a connected socket from a listener's pool and its peer address;
-    /// `EAGAIN` when none has connected yet.
+    /// Takes an established connection from a listener's pool, with its
+    /// peer's address; `EAGAIN` when none is there yet.
     pub fn accept(&mut self) -> Result<(TcpSocket, IpEndpoint), i32> {
-        let Self::Listener { port, pool } = self else {
+        let Self::Listener { port } = *self else {
             return Err(EINVAL);
         };
         with_stack(|stack| {
+            let pool = stack.listeners.get_mut(&port).ok_or(EINVAL)?;
+            let sockets = &mut stack.sockets;
             let i = pool
+                .sockets
                 .iter()
-                .position(|&h| {
-                    matches!(
-                        stack.tcp(h).state(),
-                        tcp::State::Established | tcp::State::CloseWait
-                    )
-                })
+                .position(|&h| is_connected(sockets.get::<tcp::Socket>(h).state()))
                 .ok_or(EAGAIN)?;
-            let handle = pool[i];
-            let peer = stack.tcp(handle).remote_endpoint().ok_or(ENOTCONN)?;
-            let fresh = stack.new_socket();
-            stack.tcp(fresh).listen(*port).map_err(|_| EADDRINUSE)?;
-            pool[i] = fresh;
+            let peer = sockets
+                .get::<tcp::Socket>(pool.sockets[i])
+                .remote_endpoint()
+                .ok_or(ENOTCONN)?;
+            let handle = pool.sockets.remove(i);
+            stack.top_up_listeners();
             Ok((TcpSocket::Stream(handle), peer))
         })
     }
@@ -364,12 +432,11 @@ impl TcpSocket {
         with_stack(|stack| {
             Ok(match self {
                 Self::Unconnected { .. } => Readiness::default(),
-                Self::Listener { pool, .. } => Readiness {
-                    readable: pool.iter().any(|&h| {
-                        matches!(
-                            stack.tcp(h).state(),
-                            tcp::State::Established | tcp::State::CloseWait
-                        )
+                Self::Listener { port } => Readiness {
+                    readable: stack.listeners.get(port).is_some_and(|pool| {
+                        pool.sockets
+                            .iter()
+                            .any(|&h| is_connected(stack.sockets.get::<tcp::Socket>(h).state()))
                     }),
                     ..Readiness::default()
                 },
@@ -398,8 +465,13 @@ impl Drop for TcpSocket {
         let _ = with_stack(|stack| {
             match self {
                 Self::Unconnected { .. } => {}
-                Self::Listener { pool, .. } => {
-                    for &h in pool.iter() {
+                Self::Listener { port } => {
+                    for h in stack
+                        .listeners
+                        .remove(port)
+                        .map(|p| p.sockets)
+                        .unwrap_or_default()
+                    {
                         stack.sockets.remove(h);
                     }
                 }
