@@ -3,7 +3,8 @@
 //!
 //! Components pair up by type, `UID` and `RECURRENCE-ID`, so the master of a recurring
 //! event and each of its overrides merge on their own, and an override added on one side
-//! is kept. A `VTIMEZONE` (paired by `TZID`) is taken whole: when both sides changed it,
+//! is kept; an event alone on every side pairs whatever its `UID` (which then merges as a
+//! single value), since a file holds one calendar object. A `VTIMEZONE` (paired by `TZID`) is taken whole: when both sides changed it,
 //! either will do. A `VALARM` without a `UID` is a set member known by its content.
 //! Within a component:
 //!

@@ -17,7 +17,9 @@
 //! them, so two devices adding a labelled field both pick the next `itemN`), theirs' group
 //! is renamed to a fresh `itemN` so each label stays with its own property.
 //!
-//! Several vCards in one file are paired by `UID`. A file that is not UTF-8 or that
+//! A file's vCard pairs with the other versions' whatever their `UID`s say (a file holds
+//! one contact, and `UID` merges as a single value); several vCards in one file pair by
+//! `UID`. A file that is not UTF-8 or that
 //! [`calcard`] or the content-line parser rejects merges only when the merge is trivial.
 //! A contact deleted on one side and changed on the other is a conflict, unless the
 //! change touched only `REV` or `PRODID`: then the deletion wins.

@@ -216,6 +216,49 @@ fn entries<'d, 'a>(schema: &dyn Schema, parent: &str, items: &'d [Item<'a>]) -> 
         .collect()
 }
 
+/// The name of a component that merges item by item, if the entry is one.
+fn merged_component<'e>(e: &'e Entry<'_, '_>) -> Option<&'e str> {
+    match e.item {
+        Item::Component(c) if e.key.starts_with(b"C") && e.tie == Tie::Conflict => Some(&c.name),
+        _ => None,
+    }
+}
+
+/// Pairs components that are alone of their type on each side (at most one in the base),
+/// whatever their keys say: a file holds one contact or one event, so a side that changed
+/// its UID changed a property, and two sides that added the file added the same item.
+fn pair_lone(base: &mut [Entry<'_, '_>], sides: &mut [&mut Vec<Entry<'_, '_>>]) {
+    let count = |entries: &[Entry<'_, '_>], name: &str| {
+        entries
+            .iter()
+            .filter(|e| merged_component(e) == Some(name))
+            .count()
+    };
+    let names: BTreeSet<String> = sides
+        .iter()
+        .flat_map(|side| side.iter())
+        .filter_map(merged_component)
+        .map(str::to_string)
+        .collect();
+    for name in names {
+        if count(base, &name) <= 1 && sides.iter().all(|side| count(side, &name) == 1) {
+            let key = [&b"C"[..], name.as_bytes()].concat();
+            rekey(base, &name, &key);
+            sides.iter_mut().for_each(|side| rekey(side, &name, &key));
+        }
+    }
+}
+
+/// Gives the components called `name` that merge item by item the slot `key`.
+fn rekey(entries: &mut [Entry<'_, '_>], name: &str, key: &[u8]) {
+    for e in entries
+        .iter_mut()
+        .filter(|e| merged_component(e) == Some(name))
+    {
+        e.key = key.to_vec();
+    }
+}
+
 type Slots<'e, 'd, 'a> = BTreeMap<&'e [u8], Vec<&'e Entry<'d, 'a>>>;
 
 fn slots<'e, 'd, 'a>(entries: &'e [Entry<'d, 'a>]) -> Slots<'e, 'd, 'a> {
@@ -284,11 +327,12 @@ fn merge_items(
             .collect();
         &regrouped
     };
-    let (be, oe, te) = (
+    let (mut be, mut oe, mut te) = (
         entries(schema, parent, base),
         entries(schema, parent, ours),
         entries(schema, parent, theirs),
     );
+    pair_lone(&mut be, &mut [&mut oe, &mut te]);
     let (bs, os, ts) = (slots(&be), slots(&oe), slots(&te));
     let keys: BTreeSet<&[u8]> = bs
         .keys()
@@ -542,7 +586,8 @@ fn only_bookkeeping(
     base: &[Item<'_>],
     kept: &[Item<'_>],
 ) -> bool {
-    let (be, ke) = (entries(schema, parent, base), entries(schema, parent, kept));
+    let (mut be, mut ke) = (entries(schema, parent, base), entries(schema, parent, kept));
+    pair_lone(&mut be, &mut [&mut ke]);
     let (bs, ks) = (slots(&be), slots(&ke));
     bs.keys().chain(ks.keys()).all(|key| {
         let (b, k) = (slot(&bs, key), slot(&ks, key));

@@ -206,6 +206,28 @@ fn several_cards_pair_by_uid() {
 }
 
 #[test]
+fn a_uid_changed_on_one_side_is_a_property_change() {
+    let ours = edit(
+        THUNDERBIRD,
+        "UID:5a2c3f2e-8d3c-4a4c-9b39-3f4d2e1c0b9a",
+        "UID:urn:uuid:5a2c3f2e-8d3c-4a4c-9b39-3f4d2e1c0b9a",
+    );
+    let theirs = edit(THUNDERBIRD, "NICKNAME:Prof", "NICKNAME:Alan");
+    let merged = clean(merge(
+        THUNDERBIRD.as_bytes(),
+        ours.as_bytes(),
+        theirs.as_bytes(),
+    ));
+    assert_eq!(merged, edit(&ours, "NICKNAME:Prof", "NICKNAME:Alan"));
+    // Two different contacts created at the same path conflict on their UIDs.
+    let other = edit(&ours, "uuid:5a2c3f2e", "uuid:00000000");
+    match VcardMerge.merge(None, Some(ours.as_bytes()), Some(other.as_bytes())) {
+        Merged::Conflict(why) => assert!(why.contains("UID"), "{why}"),
+        merged => panic!("expected a conflict, got {merged:?}"),
+    }
+}
+
+#[test]
 fn not_a_vcard_merges_only_when_trivial() {
     let junk = b"BEGIN:VCARD\r\nthis is not a content line\r\nEND:VCARD\r\n";
     assert!(matches!(
