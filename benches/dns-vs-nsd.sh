@@ -34,15 +34,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export KITH_STORE="$W/store"
 "$KITH" init --zone "$ZONE" --device board >/dev/null
 "$KITH" --json device add bencher >"$W/bundle.json"
-KEY=$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["tsig"]; print(f"{t["algorithm"]}:{t["name"]}:{t["secret"]}")' "$W/bundle.json")
+KEY=$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["tsig"]; print(":".join([t["algorithm"], t["name"], t["secret"]]))' "$W/bundle.json")
 "$KITH" serve dns --listen 127.0.0.1:0 --rrl-rate 0 >"$W/kith.out" &
 pids+=($!)
 for _ in $(seq 50); do [[ -s "$W/kith.out" ]] && break; sleep 0.1; done
 KITH_PORT=$(sed -n 's|^dns://127.0.0.1:||p' "$W/kith.out")
 
-# NSD: the zone as Kith transfers it (AXFR with the device's key), on its own port.
+# NSD: the zone as Kith transfers it (AXFR with the device's key, without the closing
+# SOA), on its own port.
 kdig @127.0.0.1 -p "$KITH_PORT" -y "$KEY" +nocomments +nostats "$ZONE" AXFR \
-  | grep -v -e '^;' -e '	TSIG	' -e '^$' >"$W/$ZONE.zone"
+  | grep -v -e '^;' -e '	TSIG	' -e '^$' | awk '!/\tSOA\t/ || !soa++' >"$W/$ZONE.zone"
 NSD_PORT=$(free_port)
 cat >"$W/nsd.conf" <<CONF
 server:
@@ -57,6 +58,7 @@ server:
   logfile: "$W/nsd.log"
   server-count: $(nproc)
   verbosity: 0
+  rrl-ratelimit: 0
 remote-control:
   control-enable: no
 zone:
@@ -65,8 +67,12 @@ zone:
 CONF
 nsd -d -c "$W/nsd.conf" &
 pids+=($!)
-for _ in $(seq 50); do kdig @127.0.0.1 -p "$NSD_PORT" +short +timeout=1 "$ZONE" SOA | grep -q . && break; sleep 0.1; done
+nsd_up() { kdig @127.0.0.1 -p "$NSD_PORT" +short +timeout=1 "$ZONE" SOA | grep -q .; }
+for _ in $(seq 50); do nsd_up && break; sleep 0.1; done
+nsd_up || { echo "nsd did not start:" >&2; cat "$W/nsd.log" "$W/$ZONE.zone" >&2; exit 1; }
 
+# Both servers run without response rate limiting (Kith: --rrl-rate 0; NSD:
+# rrl-ratelimit 0), which would otherwise throttle a single loopback client.
 # The query mix: every type the zone publishes, plus NODATA and NXDOMAIN.
 cat >"$W/queries" <<Q
 $ZONE SOA

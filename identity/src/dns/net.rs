@@ -1,11 +1,13 @@
 //! The I/O shell: UDP and TCP listeners on tokio around [`Server::handle`].
 //!
-//! UDP answers pass the response rate limiter; TCP takes at most a set number of
+//! UDP is served by one blocking thread per core on the shared socket, each answer
+//! passing the response rate limiter; TCP takes at most a set number of
 //! connections and closes one idle for too long. A thread follows the store's watch,
 //! reloads the zone when the branch moves and sends NOTIFY to the secondaries when the
 //! serial changes. Everything stops when [`Running::stop`] is called or dropped.
 
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,7 +53,7 @@ pub struct Running {
     /// Where it listens (UDP and TCP).
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
-    stop_watch: Arc<AtomicBool>,
+    stop_flag: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -66,7 +68,7 @@ impl Running {
 
     fn halt(&self) {
         let _ = self.stop.send(true);
-        self.stop_watch.store(true, Ordering::Relaxed);
+        self.stop_flag.store(true, Ordering::Relaxed);
     }
 }
 
@@ -76,39 +78,45 @@ impl Drop for Running {
     }
 }
 
+/// How often blocked UDP workers look whether to stop.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
 /// Binds UDP and TCP on `config.listen` and starts serving.
 pub async fn start(server: Arc<Server>, config: Config) -> Result<Running> {
     let (udp, tcp) = bind(config.listen).await?;
     let addr = udp.local_addr()?;
     let (stop, stopped) = watch::channel(false);
-    let udp = Arc::new(udp);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let udp = udp.into_std()?;
+    udp.set_nonblocking(false)?;
+    udp.set_read_timeout(Some(STOP_POLL))?;
     let rrl = config
         .rrl
         .map(|(rate, burst, slip)| Arc::new(Mutex::new(RateLimiter::new(rate, burst, slip))));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (server, udp, rrl, stopped) = (
+    for i in 0..workers {
+        let (server, udp, rrl, stop) = (
             Arc::clone(&server),
-            Arc::clone(&udp),
+            udp.try_clone()?,
             rrl.clone(),
-            stopped.clone(),
+            Arc::clone(&stop_flag),
         );
-        tasks.push(tokio::spawn(serve_udp(server, udp, rrl, stopped)));
+        std::thread::Builder::new()
+            .name(format!("kith-dns-udp-{i}"))
+            .spawn(move || serve_udp(&server, &udp, rrl.as_deref(), &stop))?;
     }
-    tasks.push(tokio::spawn(serve_tcp(
+    let tasks = vec![tokio::spawn(serve_tcp(
         Arc::clone(&server),
         tcp,
         config.clone(),
         stopped,
-    )));
-    let stop_watch = Arc::new(AtomicBool::new(false));
-    follow_store(server, config.notify, Arc::clone(&stop_watch));
+    ))];
+    follow_store(server, config.notify, Arc::clone(&stop_flag));
     tracing::info!("dns: listening on {addr} (udp and tcp)");
     Ok(Running {
         addr,
         stop,
-        stop_watch,
+        stop_flag,
         tasks,
     })
 }
@@ -127,25 +135,28 @@ async fn bind(listen: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
     Err(last.expect("at least one try").into())
 }
 
-async fn serve_udp(
-    server: Arc<Server>,
-    udp: Arc<UdpSocket>,
-    rrl: Option<Arc<Mutex<RateLimiter>>>,
-    mut stopped: watch::Receiver<bool>,
+/// One UDP worker thread: plain blocking sockets, which beat an async task per datagram
+/// for small request-response exchanges.
+fn serve_udp(
+    server: &Server,
+    udp: &StdUdpSocket,
+    rrl: Option<&Mutex<RateLimiter>>,
+    stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; 65_535];
-    loop {
-        let (len, peer) = tokio::select! {
-            r = udp.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => { tracing::debug!("dns udp: {e}"); continue }
-            },
-            _ = stopped.changed() => return,
+    while !stop.load(Ordering::Relaxed) {
+        let (len, peer) = match udp.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => {
+                tracing::debug!("dns udp: {e}");
+                continue;
+            }
         };
         let Some(response) = server.handle(&buf[..len], Transport::Udp) else {
             continue;
         };
-        let verdict = match &rrl {
+        let verdict = match rrl {
             Some(rrl) => rrl
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -158,7 +169,7 @@ async fn serve_udp(
             Verdict::Drop => None,
         };
         if let Some(out) = out
-            && let Err(e) = udp.send_to(&out, peer).await
+            && let Err(e) = udp.send_to(&out, peer)
         {
             tracing::debug!("dns udp to {peer}: {e}");
         }
