@@ -65,7 +65,7 @@ fn fix_record_hashes(pack: &mut [u8]) {
                 if body.len() >= 4
                     && u32::from_le_bytes(body[..4].try_into().unwrap()) < 1 << 20 =>
             {
-                lz4_flex::decompress_size_prepended(body).ok()
+                miniz_oxide::inflate::decompress_to_vec_with_limit(&body[4..], 1 << 20).ok()
             }
             _ => None,
         };

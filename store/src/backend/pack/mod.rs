@@ -15,8 +15,8 @@
 //! ```
 //!
 //! A record is `MAGIC d3 4b 52 01 | payload length (u32 LE) | blake3 hash (32) | payload`,
-//! the payload a codec byte (0 raw, 1 lz4 block with its size prepended, used only when
-//! smaller) and the object's canonical bytes in that codec. A record is valid when its
+//! the payload a codec byte (0 raw, 1 raw deflate with the inflated size prepended, used
+//! only when smaller) and the object's canonical bytes in that codec. A record is valid when its
 //! payload decodes to bytes with the recorded hash; every read checks that.
 //!
 //! The index is `KITHIDX\0 01 00 00 00 00 00 00 00`, then `count` entries of `hash (32) |
