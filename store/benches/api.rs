@@ -57,6 +57,6 @@ fn main() {
         .unwrap();
     let read_secs = start.elapsed().as_secs_f64();
     println!(
-        "{{\"commits\":{n},\"commit_secs\":{commit_secs:.4},\"read_secs\":{read_secs:.4},\"bytes_read\":{bytes}}}"
+        "{{\"commits\":{n},\"commit_secs\":{commit_secs:.4},\"bulk_secs\":{bulk_secs:.4},\"read_secs\":{read_secs:.4},\"bytes_read\":{bytes}}}"
     );
 }
