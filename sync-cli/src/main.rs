@@ -8,6 +8,7 @@ mod cmd;
 mod context;
 mod mergers;
 mod output;
+mod running;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;

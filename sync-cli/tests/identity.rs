@@ -18,24 +18,35 @@ fn identity() -> Kith {
     k
 }
 
-/// `kith serve dns` on a free port; stopped (killed) when dropped.
+/// A `kith` process serving DNS on a free port; stopped (killed) when dropped.
 struct DnsServer {
     child: Child,
     addr: String,
 }
 
 impl DnsServer {
+    /// `kith serve dns` on a free port.
     fn start(k: &Kith) -> DnsServer {
+        DnsServer::spawn(k, &["serve", "dns", "--listen", "127.0.0.1:0"])
+    }
+
+    /// Runs a `kith` command until it prints its `dns://` endpoint.
+    fn spawn(k: &Kith, args: &[&str]) -> DnsServer {
         let mut child = k
-            .cmd(&["serve", "dns", "--listen", "127.0.0.1:0"])
+            .cmd(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        while !line.starts_with("dns://") {
+            line.clear();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "kith {args:?} ended without serving DNS"
+            );
+        }
         let addr = line.trim().strip_prefix("dns://").unwrap().to_string();
         DnsServer { child, addr }
     }
@@ -173,4 +184,35 @@ fn serve_dns_answers_and_a_device_update_is_a_commit_by_the_device() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(refused, "a revoked device's key is refused");
+}
+
+#[test]
+fn up_serves_dns_for_an_identity_and_status_lists_it_while_it_runs() {
+    let k = identity();
+    let dns = DnsServer::spawn(&k, &["up"]);
+    assert!(
+        dns.addr.starts_with("127.0.0.1:"),
+        "loopback by default: {}",
+        dns.addr
+    );
+    assert!(
+        dns.kdig(&["alice.home.arpa", "SOA"])
+            .contains("alice.home.arpa.")
+    );
+    let status = k.json(&["status"]);
+    assert_eq!(
+        status["services"],
+        serde_json::json!([{ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] }])
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &dns.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut dns = dns;
+    assert!(
+        dns.child.wait().unwrap().success(),
+        "kith up stops cleanly on SIGTERM"
+    );
+    assert_eq!(k.json(&["status"])["services"], serde_json::json!([]));
 }

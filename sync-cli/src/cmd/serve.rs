@@ -12,6 +12,7 @@ use kith_identity::Site;
 use kith_identity::dns::{Server, net};
 
 use crate::context::Context;
+use crate::running::{self, Registration};
 
 /// Run one service in the foreground until interrupted.
 #[derive(Args, Debug)]
@@ -56,7 +57,19 @@ impl Serve {
 }
 
 impl Dns {
-    fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    /// The DNS service with its defaults, listening on `listen`.
+    pub fn on(listen: SocketAddr) -> Dns {
+        Dns {
+            listen,
+            notify: Vec::new(),
+            rrl_rate: 1000,
+            tcp_max: 128,
+            tcp_idle: 10,
+        }
+    }
+
+    /// Serves the zone until SIGINT or SIGTERM, registered for `kith status` meanwhile.
+    pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
         site.origin()?;
         let server = Arc::new(Server::open(site)?);
@@ -72,13 +85,15 @@ impl Dns {
             let running = net::start(server, config)
                 .await
                 .with_context(|| format!("listening on {}", self.listen))?;
-            let endpoint = format!("dns://{}", running.addr);
+            let service = running::Service {
+                name: "dns".into(),
+                endpoints: vec![format!("dns://{}", running.addr)],
+            };
+            let _registered = Registration::new(&ctx.dir, service.clone())?;
             if ctx.global.json {
-                crate::output::print_json(&serde_json::json!({
-                    "services": [{ "name": "dns", "endpoints": [endpoint] }]
-                }))?;
+                crate::output::print_json(&serde_json::json!({ "services": [service] }))?;
             } else {
-                println!("{endpoint}");
+                println!("{}", service.endpoints[0]);
             }
             std::io::stdout().flush()?;
             let mut term =

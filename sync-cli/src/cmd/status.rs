@@ -7,6 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::running::Service;
 
 /// Show the store, its branches and the services running on it with their endpoints.
 #[derive(Args, Debug)]
@@ -18,7 +19,7 @@ struct StatusJson {
     store: String,
     device: String,
     branches: Vec<BranchJson>,
-    services: Vec<ServiceJson>,
+    services: Vec<Service>,
 }
 
 #[derive(Serialize)]
@@ -27,13 +28,6 @@ struct BranchJson {
     commit: String,
     time: String,
     message: String,
-}
-
-/// A running service and where it answers.
-#[derive(Serialize)]
-struct ServiceJson {
-    name: String,
-    endpoints: Vec<String>,
 }
 
 impl Status {
@@ -59,7 +53,7 @@ pub fn print(ctx: &Context) -> Result<()> {
         store: ctx.dir.display().to_string(),
         device: ctx.author(),
         branches,
-        services: Vec::new(),
+        services: crate::running::list(&ctx.dir),
     };
     if ctx.global.json {
         return crate::output::print_json(&status);
@@ -74,6 +68,11 @@ pub fn print(ctx: &Context) -> Result<()> {
             b.message
         );
     }
-    println!("services: none running");
+    if status.services.is_empty() {
+        println!("services: none running; start them with `kith up`");
+    }
+    for s in &status.services {
+        println!("  service {} at {}", s.name, s.endpoints.join(" "));
+    }
     Ok(())
 }

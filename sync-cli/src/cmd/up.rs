@@ -1,19 +1,26 @@
 //! `kith up`: run the whole suite on the local store.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use kith_identity::Site;
 use kith_store::Store;
 
 use crate::args::Global;
 use crate::context::{Config, Context, store_dir};
 
-/// Run Kith on this machine: open the store (creating it on first run) and start the
-/// services on loopback. The services arrive with their crates; today `up` opens and
-/// checks the store and reports it.
+/// Run Kith on this machine: open the store (creating it on first run) and serve every
+/// service it is set up for, each on a free port, until interrupted; `kith status` lists
+/// their endpoints. Today that is DNS, once the store has an identity
+/// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
-pub struct Up {}
+pub struct Up {
+    /// The address to listen on (use 0.0.0.0 or :: to serve other machines)
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub listen: IpAddr,
+}
 
 impl Up {
     pub fn run(&self, global: &Global) -> Result<ExitCode> {
@@ -32,6 +39,9 @@ impl Up {
             dir,
             global: global.clone(),
         };
+        let has_identity = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir)
+            .origin()
+            .is_ok();
         if !global.json {
             let verb = if created { "created" } else { "opened" };
             println!(
@@ -39,9 +49,16 @@ impl Up {
                 ctx.dir.display(),
                 ctx.author()
             );
-            println!("no services are built yet: nothing to serve");
         }
-        crate::cmd::status::print(&ctx)?;
-        Ok(ExitCode::SUCCESS)
+        if !has_identity {
+            if !global.json {
+                println!(
+                    "no identity yet, so nothing to serve: run `kith init --zone NAME` to create one"
+                );
+            }
+            crate::cmd::status::print(&ctx)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        crate::cmd::serve::Dns::on(SocketAddr::new(self.listen, 0)).run(&ctx)
     }
 }
