@@ -182,27 +182,31 @@ impl Store {
         theirs: Hash,
         mergers: &Mergers,
     ) -> Result<(Option<Hash>, Vec<Conflict>)> {
-        let mut conflicts = Vec::new();
-        let merged = self.merge_entry(
-            base.map(dir),
-            Some(dir(ours)),
-            Some(dir(theirs)),
-            "",
+        let mut run = MergeRun {
+            store: self,
             mergers,
-            &mut conflicts,
-        )?;
-        Ok((merged.map(|(_, h)| h), conflicts))
+            conflicts: Vec::new(),
+        };
+        let merged = run.merge_entry(base.map(dir), Some(dir(ours)), Some(dir(theirs)), "")?;
+        Ok((merged.map(|(_, h)| h), run.conflicts))
     }
+}
 
+/// One tree merge under way: the store, the merge functions, and the conflicts found.
+struct MergeRun<'a> {
+    store: &'a Store,
+    mergers: &'a Mergers,
+    conflicts: Vec<Conflict>,
+}
+
+impl MergeRun<'_> {
     /// Merges one entry (file or directory) at `path`.
     fn merge_entry(
-        &self,
+        &mut self,
         base: Value,
         ours: Value,
         theirs: Value,
         path: &str,
-        mergers: &Mergers,
-        out: &mut Vec<Conflict>,
     ) -> Result<Value> {
         if ours == theirs || base == theirs {
             return Ok(ours);
@@ -222,8 +226,6 @@ impl Store {
                     ours.map(|v| v.1),
                     theirs.map(|v| v.1),
                     path,
-                    mergers,
-                    out,
                 )?;
                 Ok(merged.map(dir))
             }
@@ -233,21 +235,18 @@ impl Store {
                     ours.map(|v| v.1),
                     theirs.map(|v| v.1),
                     path,
-                    mergers,
-                    out,
                 ),
             (Some((EntryKind::Dir, d)), Some((EntryKind::File, f)))
             | (Some((EntryKind::File, f)), Some((EntryKind::Dir, d))) => {
                 let ours_is_file = is(ours, EntryKind::File);
-                out.push(Conflict {
+                self.conflicts.push(Conflict {
                     path: path.to_string(),
                     base: base_file.map(|v| v.1),
                     ours: ours_is_file.then_some(f),
                     theirs: (!ours_is_file).then_some(f),
                     why: "one side made this a folder, the other a file; the folder is kept".into(),
                 });
-                let merged =
-                    self.merge_dirs(base_dir.map(|v| v.1), Some(d), Some(d), path, mergers, out)?;
+                let merged = self.merge_dirs(base_dir.map(|v| v.1), Some(d), Some(d), path)?;
                 Ok(merged.map(dir))
             }
         }
@@ -255,24 +254,25 @@ impl Store {
 
     /// Merges one file's versions with the content merge registered for its path.
     fn merge_file(
-        &self,
+        &mut self,
         base: Option<Hash>,
         ours: Option<Hash>,
         theirs: Option<Hash>,
         path: &str,
-        mergers: &Mergers,
-        out: &mut Vec<Conflict>,
     ) -> Result<Value> {
-        let read = |h: Option<Hash>| h.map(|h| self.blob(&h)).transpose();
+        let read = |h: Option<Hash>| h.map(|h| self.store.blob(&h)).transpose();
         let (b, o, t) = (read(base)?, read(ours)?, read(theirs)?);
-        match mergers
+        match self
+            .mergers
             .for_path(path)
             .merge(b.as_deref(), o.as_deref(), t.as_deref())
         {
-            Merged::Clean(Some(bytes)) => Ok(Some((EntryKind::File, self.write_blob(&bytes)?))),
+            Merged::Clean(Some(bytes)) => {
+                Ok(Some((EntryKind::File, self.store.write_blob(&bytes)?)))
+            }
             Merged::Clean(None) => Ok(None),
             Merged::Conflict(why) => {
-                out.push(Conflict {
+                self.conflicts.push(Conflict {
                     path: path.to_string(),
                     base,
                     ours,
@@ -286,43 +286,37 @@ impl Store {
 
     /// Merges three directories; returns the merged one (`None`: empty).
     fn merge_dirs(
-        &self,
+        &mut self,
         base: Option<Hash>,
         ours: Option<Hash>,
         theirs: Option<Hash>,
         path: &str,
-        mergers: &Mergers,
-        out: &mut Vec<Conflict>,
     ) -> Result<Option<Hash>> {
         let mut changes = BTreeMap::new();
-        self.merge_nodes(base, ours, theirs, path, mergers, out, &mut changes)?;
+        self.merge_nodes(base, ours, theirs, path, &mut changes)?;
         if changes.is_empty() {
             return Ok(ours);
         }
-        self.objects.apply_dir(ours.as_ref(), changes)
+        self.store.objects.apply_dir(ours.as_ref(), changes)
     }
 
     /// Collects the entry changes to apply to `ours` so that it holds the merge; descends
     /// the three tries bucket by bucket while their shapes agree.
-    #[allow(clippy::too_many_arguments)]
     fn merge_nodes(
-        &self,
+        &mut self,
         base: Option<Hash>,
         ours: Option<Hash>,
         theirs: Option<Hash>,
         path: &str,
-        mergers: &Mergers,
-        out: &mut Vec<Conflict>,
         changes: &mut BTreeMap<String, EntryValue>,
     ) -> Result<()> {
         if ours == theirs || base == theirs {
             return Ok(());
         }
         if base == ours {
-            return self.changed_entries(
-                ours.as_ref(),
-                theirs.as_ref(),
-                &mut |o, t| match (o, t) {
+            return self
+                .store
+                .changed_entries(ours.as_ref(), theirs.as_ref(), &mut |o, t| match (o, t) {
                     (_, Some(t)) => {
                         changes.insert(t.name.clone(), Some((t.kind, t.hash)));
                     }
@@ -330,10 +324,10 @@ impl Store {
                         changes.insert(o.name, None);
                     }
                     (None, None) => {}
-                },
-            );
+                });
         }
-        let nodes = [base, ours, theirs].map(|h| h.map(|h| self.objects.node(&h)).transpose());
+        let nodes =
+            [base, ours, theirs].map(|h| h.map(|h| self.store.objects.node(&h)).transpose());
         let [b, o, t] = nodes;
         let (b, o, t) = (b?, o?, t?);
         if same_inode_depth(&[&b, &o, &t]) {
@@ -342,7 +336,7 @@ impl Store {
                 buckets.iter().flat_map(|m| m.keys().copied()).collect();
             for bucket in all {
                 let [bb, ob, tb] = [0, 1, 2].map(|i| buckets[i].get(&bucket).copied());
-                self.merge_nodes(bb, ob, tb, path, mergers, out, changes)?;
+                self.merge_nodes(bb, ob, tb, path, changes)?;
             }
             return Ok(());
         }
@@ -361,7 +355,7 @@ impl Store {
             } else {
                 format!("{path}/{name}")
             };
-            let merged = self.merge_entry(bv, ov, tv, &child, mergers, out)?;
+            let merged = self.merge_entry(bv, ov, tv, &child)?;
             if merged != ov {
                 changes.insert(name.clone(), merged);
             }
@@ -372,14 +366,16 @@ impl Store {
     fn entry_map(&self, node: Option<Hash>) -> Result<BTreeMap<String, (EntryKind, Hash)>> {
         let mut map = BTreeMap::new();
         if let Some(h) = node {
-            self.objects.for_each_entry(&h, &mut |e| {
+            self.store.objects.for_each_entry(&h, &mut |e| {
                 map.insert(e.name, (e.kind, e.hash));
                 Ok(())
             })?;
         }
         Ok(map)
     }
+}
 
+impl Store {
     /// Writes conflict records under [`CONFLICTS`] into a merged root.
     fn record_conflicts(&self, root: Option<Hash>, conflicts: &[Conflict]) -> Result<Hash> {
         let mut changes = BTreeMap::new();
