@@ -1,6 +1,6 @@
 //! History: walking commits newest first, and merge bases.
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use crate::error::Result;
 use crate::hash::Hash;
@@ -11,6 +11,8 @@ use crate::store::Store;
 pub struct Log {
     store: Store,
     queue: BinaryHeap<(i64, Hash)>,
+    /// Commits queued and already read (for their time), so each is read once.
+    pending: HashMap<Hash, Commit>,
     seen: HashSet<Hash>,
     failed: bool,
 }
@@ -23,12 +25,19 @@ impl Iterator for Log {
             return None;
         }
         let (_, hash) = self.queue.pop()?;
-        match self.store.commit(&hash) {
+        let commit = match self.pending.remove(&hash) {
+            Some(commit) => Ok(commit),
+            None => self.store.commit(&hash),
+        };
+        match commit {
             Ok(commit) => {
                 for parent in &commit.parents {
                     if self.seen.insert(*parent) {
                         match self.store.commit(parent) {
-                            Ok(p) => self.queue.push((p.time, *parent)),
+                            Ok(p) => {
+                                self.queue.push((p.time, *parent));
+                                self.pending.insert(*parent, p);
+                            }
                             Err(e) => {
                                 self.failed = true;
                                 return Some(Err(e));
@@ -49,10 +58,19 @@ impl Iterator for Log {
 impl Store {
     /// The history reachable from `start`, newest first.
     pub fn log(&self, start: Hash) -> Log {
-        let time = self.commit(&start).map(|c| c.time).unwrap_or(i64::MAX);
+        let mut pending = HashMap::new();
+        let time = match self.commit(&start) {
+            Ok(c) => {
+                let time = c.time;
+                pending.insert(start, c);
+                time
+            }
+            Err(_) => i64::MAX,
+        };
         Log {
             store: self.clone(),
             queue: BinaryHeap::from([(time, start)]),
+            pending,
             seen: HashSet::from([start]),
             failed: false,
         }
@@ -98,14 +116,11 @@ impl Store {
         let of_a = self.ancestors(a)?;
         let of_b = self.ancestors(b)?;
         let common: HashSet<Hash> = of_a.intersection(&of_b).copied().collect();
-        let mut redundant = HashSet::new();
+        let mut parents = Vec::new();
         for c in &common {
-            for parent in self.commit(c)?.parents {
-                if common.contains(&parent) {
-                    redundant.extend(self.ancestors(parent)?);
-                }
-            }
+            parents.extend(self.commit(c)?.parents);
         }
+        let redundant = self.ancestors_of(parents)?;
         let mut bases: Vec<Hash> = common.difference(&redundant).copied().collect();
         bases.sort();
         Ok(bases)
@@ -113,8 +128,16 @@ impl Store {
 
     /// `start` and every commit reachable from it.
     pub fn ancestors(&self, start: Hash) -> Result<HashSet<Hash>> {
-        let mut seen = HashSet::from([start]);
-        let mut stack = vec![start];
+        self.ancestors_of([start])
+    }
+
+    /// The `starts` and every commit reachable from any of them, in one walk.
+    pub(crate) fn ancestors_of(
+        &self,
+        starts: impl IntoIterator<Item = Hash>,
+    ) -> Result<HashSet<Hash>> {
+        let mut seen: HashSet<Hash> = starts.into_iter().collect();
+        let mut stack: Vec<Hash> = seen.iter().copied().collect();
         while let Some(h) = stack.pop() {
             for p in self.commit(&h)?.parents {
                 if seen.insert(p) {

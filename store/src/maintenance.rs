@@ -125,8 +125,7 @@ impl Store {
             }
             return Ok((self.objects.blob(&visit.hash)?.len() as u64, vec![]));
         }
-        let object = self.objects.object(&visit.hash)?;
-        let size = object.encode().len() as u64;
+        let (object, size) = self.objects.object_sized(&visit.hash)?;
         let next = match (visit.kind, object) {
             (Expect::Commit, Object::Commit(c)) => {
                 let mut next: Vec<Visit> = c

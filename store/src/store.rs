@@ -23,11 +23,17 @@ pub(crate) struct Objects(pub(crate) Arc<dyn ObjectStore>);
 impl Objects {
     /// Reads and decodes an object; a missing one is an error.
     pub(crate) fn object(&self, hash: &Hash) -> Result<Object> {
+        Ok(self.object_sized(hash)?.0)
+    }
+
+    /// Reads and decodes an object; also returns the length of its canonical bytes.
+    pub(crate) fn object_sized(&self, hash: &Hash) -> Result<(Object, u64)> {
         let bytes = self.0.read(hash)?.ok_or(Error::Missing(*hash))?;
-        Object::decode(&bytes).map_err(|e| Error::Corrupt {
+        let object = Object::decode(&bytes).map_err(|e| Error::Corrupt {
             hash: *hash,
             detail: e.to_string(),
-        })
+        })?;
+        Ok((object, bytes.len() as u64))
     }
 
     pub(crate) fn write_node(&self, node: Node) -> Result<Hash> {
@@ -184,18 +190,13 @@ impl Store {
         }
         if rev.len() >= 4 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             let rev = rev.to_ascii_lowercase();
-            let mut found = None;
             for (_, head) in self.branches()? {
                 for item in self.log(head) {
                     let (h, _) = item?;
                     if h.to_hex().starts_with(&rev) {
-                        found = Some(h);
-                        break;
+                        return Ok(h);
                     }
                 }
-            }
-            if let Some(h) = found {
-                return Ok(h);
             }
         }
         Err(Error::BadHash(rev.to_string()))

@@ -23,9 +23,14 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
+/// Whether stderr is a terminal, so progress bars are shown.
+pub fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise (it still counts).
 pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if !interactive() {
         return ProgressBar::hidden();
     }
     let bar = match len {

@@ -96,14 +96,15 @@ impl Store {
             self.set_branch(branch, None, Some(theirs))?;
             return Ok(MergeOutcome::FastForward(theirs));
         };
-        if self.is_ancestor(theirs, ours)? {
+        let bases = self.merge_bases(ours, theirs)?;
+        if bases == [theirs] {
             return Ok(MergeOutcome::UpToDate);
         }
-        if self.is_ancestor(ours, theirs)? {
+        if bases == [ours] {
             self.set_branch(branch, Some(ours), Some(theirs))?;
             return Ok(MergeOutcome::FastForward(theirs));
         }
-        let merged = self.merge_commits(ours, theirs, mergers)?;
+        let merged = self.merge_from(&bases, ours, theirs, mergers)?;
         let commit = Commit {
             tree: merged.tree,
             parents: vec![ours, theirs],
@@ -121,14 +122,24 @@ impl Store {
 
     /// Merges the trees of two commits from their (virtual) merge base, without committing.
     pub fn merge_commits(&self, ours: Hash, theirs: Hash, mergers: &Mergers) -> Result<TreeMerge> {
-        let base = self.base_tree(ours, theirs, mergers)?;
+        self.merge_from(&self.merge_bases(ours, theirs)?, ours, theirs, mergers)
+    }
+
+    /// Merges the trees of two commits given their merge bases.
+    fn merge_from(
+        &self,
+        bases: &[Hash],
+        ours: Hash,
+        theirs: Hash,
+        mergers: &Mergers,
+    ) -> Result<TreeMerge> {
+        let base = self.base_tree(bases, mergers)?;
         let (o, t) = (self.commit(&ours)?.tree, self.commit(&theirs)?.tree);
         self.merge_trees(base, o, t, mergers)
     }
 
     /// The tree to merge from: the merge base's, or for several bases their recursive merge.
-    fn base_tree(&self, ours: Hash, theirs: Hash, mergers: &Mergers) -> Result<Option<Hash>> {
-        let bases = self.merge_bases(ours, theirs)?;
+    fn base_tree(&self, bases: &[Hash], mergers: &Mergers) -> Result<Option<Hash>> {
         let Some((&first, rest)) = bases.split_first() else {
             return Ok(None);
         };
@@ -150,7 +161,7 @@ impl Store {
     /// A merge for a virtual base: conflicted paths are left out, so that the real merge
     /// sees both sides' versions as additions and conflicts unless they agree.
     fn merge_commits_without_records(&self, a: Hash, b: Hash, mergers: &Mergers) -> Result<Hash> {
-        let base = self.base_tree(a, b, mergers)?;
+        let base = self.base_tree(&self.merge_bases(a, b)?, mergers)?;
         let (at, bt) = (self.commit(&a)?.tree, self.commit(&b)?.tree);
         let (root, conflicts) = self.merge_roots(base, at, bt, mergers)?;
         let mut changes = BTreeMap::new();

@@ -58,12 +58,13 @@ impl Sender {
 
     /// The commits reachable from `heads` and not from `common`, parents before children.
     fn commits(&self, heads: &[Hash], common: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
-        let mut known = HashSet::new();
+        let mut present = Vec::new();
         for c in common {
             if self.store.object_store().contains(c)? {
-                known.extend(self.store.ancestors(*c)?);
+                present.push(*c);
             }
         }
+        let known = self.store.ancestors_of(present)?;
         let mut order = Vec::new();
         let mut done = HashSet::new();
         let mut stack: Vec<(Hash, bool)> = heads.iter().map(|h| (*h, false)).collect();

@@ -37,17 +37,21 @@ impl Import {
                 self.src.display()
             );
         }
-        let total = count_files(&self.src)?;
-        let bar = crate::output::progress(Some(total), "importing");
+        // Counting walks the folder once more: only worth it for a bar someone sees.
+        let total = crate::output::interactive()
+            .then(|| count_files(&self.src))
+            .transpose()?;
+        let bar = crate::output::progress(total, "importing");
         let mut tx = ctx.store.transaction(ctx.branch())?;
         let dir = import_dir(&ctx.store, &self.src, &bar)?;
+        let files = bar.position();
         bar.finish_and_clear();
         tx.set(&self.prefix, dir.map(|h| (EntryKind::Dir, h)))?;
         let message = crate::cmd::message(&self.message, || {
             format!("import {} into {}", self.src.display(), self.prefix)
         });
         let commit = tx.commit(&ctx.author(), &message)?;
-        report(ctx, commit, total)
+        report(ctx, commit, files)
     }
 }
 

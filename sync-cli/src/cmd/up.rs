@@ -25,16 +25,13 @@ pub struct Up {
 impl Up {
     pub fn run(&self, global: &Global) -> Result<ExitCode> {
         let dir = store_dir(global)?;
-        let created = match Store::open(&dir) {
-            Ok(_) => false,
-            Err(kith_store::Error::NoStore(_)) => {
-                crate::cmd::init::create(&dir, None)?;
-                true
-            }
+        let (store, created) = match Store::open(&dir) {
+            Ok(store) => (store, false),
+            Err(kith_store::Error::NoStore(_)) => (crate::cmd::init::create(&dir, None)?, true),
             Err(e) => return Err(e.into()),
         };
         let ctx = Context {
-            store: Store::open(&dir)?,
+            store,
             config: Config::load(&dir)?,
             dir,
             global: global.clone(),
