@@ -129,6 +129,24 @@ pub fn serial_hex(der: &[u8]) -> Result<String> {
     Ok(hex(cert.raw_serial()))
 }
 
+/// The DNS names a certificate is for (its subject alternative names).
+pub fn dns_names(der: &[u8]) -> Result<Vec<String>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::Cert(format!("parsing a certificate: {e}")))?;
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Ok(Vec::new());
+    };
+    Ok(san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The TLSA 3 1 1 association data of a certificate: SHA-256 of its SubjectPublicKeyInfo.
 pub fn tlsa_spki_sha256(der: &[u8]) -> Result<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)

@@ -8,7 +8,8 @@
 //! ([`zone`]) lives in kith-store under `/identity/`, so it versions and syncs like the
 //! rest; [`dns`] serves it authoritatively from memory and follows the store's commits,
 //! and [`update`] lets a device change its own records with RFC 2136 updates signed by
-//! its TSIG key, each one a commit. [`resolve`] finds a service or device through the
+//! its TSIG key, each one a commit. [`link`] makes the mutual-TLS connections replicas
+//! sync over. [`resolve`] finds a service or device through the
 //! zone. Private keys never enter the store: they stay in the replica's [`local`] state.
 //!
 //! Neighbours: kith-store below (this crate reads and commits through its `Store`); the
@@ -21,6 +22,7 @@ pub mod dns;
 pub mod enroll;
 mod error;
 pub mod keys;
+pub mod link;
 pub mod local;
 pub mod provider;
 pub mod resolve;

@@ -19,7 +19,8 @@ pub struct Change {
 }
 
 impl Store {
-    /// Every file that differs between the trees `old` and `new`, sorted by path.
+    /// Every file that differs between the trees `old` and `new`, sorted by path (on a
+    /// partial replica, every file it holds).
     pub fn diff(&self, old: &Hash, new: &Hash) -> Result<Vec<Change>> {
         let mut out = Vec::new();
         self.diff_dirs(Some(old), Some(new), &mut String::new(), &mut out)?;
@@ -61,7 +62,8 @@ impl Store {
                     new: new_file,
                 });
             }
-            if old_dir.is_some() || new_dir.is_some() {
+            let reached = self.scope.reaches(&format!("/{prefix}"));
+            if reached && (old_dir.is_some() || new_dir.is_some()) {
                 self.diff_dirs(old_dir.as_ref(), new_dir.as_ref(), prefix, out)?;
             }
             prefix.truncate(len);

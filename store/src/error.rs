@@ -43,6 +43,14 @@ pub enum Error {
     /// No store where one was expected.
     #[error("no Kith store at {0}; create one with `kith init`")]
     NoStore(PathBuf),
+    /// A partial replica was asked to change a path it does not hold.
+    #[error("this replica holds only {scope}; {path} is outside it: change it on a full replica")]
+    OutOfScope {
+        /// The path.
+        path: String,
+        /// The prefixes held.
+        scope: String,
+    },
     /// A store already exists where one was to be created.
     #[error("a Kith store already exists at {0}")]
     StoreExists(PathBuf),

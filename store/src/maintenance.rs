@@ -36,6 +36,8 @@ struct Visit {
     hash: Hash,
     kind: Expect,
     from: String,
+    /// The object's path in its tree (`""` for commits and roots).
+    path: String,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -104,6 +106,7 @@ impl Store {
                 hash,
                 kind: Expect::Commit,
                 from: name,
+                path: String::new(),
             })
             .collect())
     }
@@ -114,6 +117,7 @@ impl Store {
             hash,
             kind,
             from: format!("{}/{name}", visit.from),
+            path: format!("{}/{name}", visit.path),
         };
         if visit.kind == Expect::Blob {
             if !read_blobs {
@@ -135,17 +139,20 @@ impl Store {
                         hash: *p,
                         kind: Expect::Commit,
                         from: format!("{}^", visit.from),
+                        path: String::new(),
                     })
                     .collect();
                 next.push(Visit {
                     hash: c.tree,
                     kind: Expect::Node,
                     from: format!("{}:", visit.from),
+                    path: String::new(),
                 });
                 next
             }
             (Expect::Node, Object::Node(Node::Leaf(entries))) => entries
                 .iter()
+                .filter(|e| self.scope.reaches(&format!("{}/{}", visit.path, e.name)))
                 .map(|e| {
                     child(
                         e.hash,
@@ -164,6 +171,7 @@ impl Store {
                     hash: *h,
                     kind: Expect::Node,
                     from: visit.from.clone(),
+                    path: visit.path.clone(),
                 })
                 .collect(),
             (_, other) => {
@@ -215,6 +223,7 @@ impl Store {
             hash: *commit,
             kind: Expect::Commit,
             from: String::new(),
+            path: String::new(),
         }];
         while let Some(visit) = stack.pop() {
             if seen.insert(visit.hash) {

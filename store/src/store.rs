@@ -10,6 +10,7 @@ use crate::backend::{LockGuard, ObjectStore, RefStore, validate_ref_name};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::object::{Commit, Entry, EntryKind, Node, Object, encode_blob, validate_name};
+use crate::scope::Scope;
 use crate::tree::{EntryValue, PathNames};
 use crate::watch::Watcher;
 
@@ -83,6 +84,7 @@ pub struct Store {
     pub(crate) objects: Objects,
     pub(crate) refs: Arc<dyn RefStore>,
     pub(crate) watcher: Arc<Watcher>,
+    pub(crate) scope: Arc<Scope>,
 }
 
 impl Store {
@@ -93,7 +95,20 @@ impl Store {
             objects: Objects(objects),
             refs,
             watcher,
+            scope: Arc::new(Scope::full()),
         }
+    }
+
+    /// The same store, holding only what `scope` reaches (for stores in memory; a store
+    /// on disk records its scope when created, see [`Store::create_partial`]).
+    pub fn with_scope(mut self, scope: Scope) -> Store {
+        self.scope = Arc::new(scope);
+        self
+    }
+
+    /// What part of the tree this replica holds.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// An empty store in memory.
@@ -107,11 +122,18 @@ impl Store {
         Ok(Store::new(objects, refs))
     }
 
+    /// Creates a partial replica in a new folder: it will hold only what `scope` reaches.
+    pub fn create_partial(dir: &Path, scope: Scope) -> Result<Store> {
+        let store = Store::create(dir)?;
+        scope.save(dir)?;
+        Ok(store.with_scope(scope))
+    }
+
     /// Opens the store in `dir`, trimming a torn tail and moving any branch whose head was
     /// lost back to its newest intact commit.
     pub fn open(dir: &Path) -> Result<Store> {
         let (objects, refs) = crate::backend::pack::open(dir)?;
-        let store = Store::new(objects, refs);
+        let store = Store::new(objects, refs).with_scope(Scope::load(dir)?);
         store.recover_refs()?;
         Ok(store)
     }
@@ -377,7 +399,7 @@ impl Transaction {
 
     /// Sets the file at `path` to `bytes`.
     pub fn put(&mut self, path: &str, bytes: &[u8]) -> Result<Hash> {
-        let names = split_path(path)?;
+        let names = self.in_scope(path)?;
         if names.is_empty() {
             return Err(Error::BadPath {
                 path: path.into(),
@@ -391,7 +413,7 @@ impl Transaction {
 
     /// Removes whatever is at `path` (a file, or a directory with everything under it).
     pub fn remove(&mut self, path: &str) -> Result<()> {
-        let names = split_path(path)?;
+        let names = self.in_scope(path)?;
         if names.is_empty() {
             return Err(Error::BadPath {
                 path: path.into(),
@@ -405,7 +427,7 @@ impl Transaction {
     /// Points `path` at an already written entry (a directory root from
     /// [`Store::write_dir`], or a blob), or removes it with `None`.
     pub fn set(&mut self, path: &str, value: Option<(EntryKind, Hash)>) -> Result<()> {
-        let names = split_path(path)?;
+        let names = self.in_scope(path)?;
         if names.is_empty() {
             return Err(Error::BadPath {
                 path: path.into(),
@@ -414,6 +436,19 @@ impl Transaction {
         }
         self.changes.insert(names, value);
         Ok(())
+    }
+
+    /// The path's names, if the replica holds it.
+    fn in_scope(&self, path: &str) -> Result<PathNames> {
+        let names = split_path(path)?;
+        let normal = format!("/{}", names.join("/"));
+        if !names.is_empty() && !self.store.scope.holds(&normal) {
+            return Err(Error::OutOfScope {
+                path: normal,
+                scope: self.store.scope.to_string(),
+            });
+        }
+        Ok(names)
     }
 
     /// Whether nothing has been changed yet.

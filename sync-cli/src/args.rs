@@ -61,6 +61,11 @@ pub enum Command {
     Device(cmd::device::Device),
     Identity(cmd::identity::Identity),
     Serve(cmd::serve::Serve),
+    Clone(cmd::clone::Clone),
+    Remote(cmd::remote::Remote),
+    Fetch(cmd::sync::Fetch),
+    Push(cmd::sync::Push),
+    Sync(cmd::sync::Sync),
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Finding and opening the store, and the per-store settings in its `kith.toml`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -17,6 +18,41 @@ pub const CONFIG_FILE: &str = "kith.toml";
 pub struct Config {
     /// This device's name: the author of its commits.
     pub device: Option<String>,
+    /// Other replicas this one syncs with, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub remotes: BTreeMap<String, Remote>,
+}
+
+/// Another replica, as `[remotes.NAME]` in `kith.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    /// Its sync service, `kith://host:port`.
+    pub url: String,
+}
+
+impl Config {
+    /// The remote `name`, or the default one: `origin`, else the only one.
+    pub fn remote(&self, name: Option<&str>) -> Result<(String, Remote)> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None if self.remotes.contains_key("origin") => "origin".into(),
+            None if self.remotes.len() == 1 => {
+                self.remotes.keys().next().cloned().unwrap_or_default()
+            }
+            None if self.remotes.is_empty() => anyhow::bail!(
+                "this replica has no remote: add one with `kith remote add NAME kith://HOST:PORT`"
+            ),
+            None => anyhow::bail!(
+                "this replica has several remotes and none is `origin`: name one ({})",
+                self.remotes.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        match self.remotes.get(&name) {
+            Some(r) => Ok((name, r.clone())),
+            None => anyhow::bail!("no remote named {name}; `kith remote list` shows them"),
+        }
+    }
 }
 
 impl Config {
@@ -35,7 +71,9 @@ impl Config {
     /// Writes `kith.toml` into a store folder.
     pub fn save(&self, store_dir: &Path) -> Result<()> {
         let path = store_dir.join(CONFIG_FILE);
-        std::fs::write(&path, toml::to_string(self)?)
+        let temp = store_dir.join(format!(".{CONFIG_FILE}.tmp"));
+        std::fs::write(&temp, toml::to_string(self)?)
+            .and_then(|()| std::fs::rename(&temp, &path))
             .with_context(|| format!("writing {}", path.display()))
     }
 }

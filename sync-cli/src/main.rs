@@ -8,7 +8,9 @@ mod cmd;
 mod context;
 mod mergers;
 mod output;
+mod remote;
 mod running;
+mod sync_service;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;

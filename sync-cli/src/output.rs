@@ -49,6 +49,20 @@ pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner on stderr counting bytes received, when stderr is a terminal.
+pub fn transfer(what: &str) -> ProgressBar {
+    if !interactive() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg}: {bytes} received, {bytes_per_sec}")
+            .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
 /// A commit time as RFC 3339 in UTC, to the second.
 pub fn time(millis: i64) -> String {
     let t = std::time::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64);

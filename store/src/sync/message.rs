@@ -60,8 +60,9 @@ pub enum Message {
     },
     /// Receiver to sender: send these objects.
     WantObjects(Vec<Hash>),
-    /// Sender to receiver: canonical bytes answering the last want, in its order; `None`
-    /// for an object the sender does not have.
+    /// Sender to receiver: canonical bytes answering the first objects of the last
+    /// [`Message::WantObjects`], in its order (at least one; the receiver asks again for
+    /// the rest); `None` for an object the sender does not have.
     Objects(Vec<Option<Vec<u8>>>),
     /// Pusher to server: the ref moves wanted once the server holds the objects.
     Push(Vec<RefUpdate>),
@@ -112,6 +113,11 @@ impl FrameDecoder {
     /// Adds bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Whether part of a frame is buffered.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.is_empty()
     }
 
     /// The next whole message, if the buffer holds one.

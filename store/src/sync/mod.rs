@@ -7,6 +7,8 @@
 //! (TCP with mutual TLS checked against the user's root, in kith-identity's terms) is a
 //! thin shell around them, and tests drive them over an in-memory link.
 //!
+//! [`run`] drives one side over any byte stream (TLS over TCP in practice).
+//!
 //! How a fetch finds what to send is described in [`receive`]; a push is a fetch in the
 //! other direction followed by compare-and-set of the server's branches, refused unless
 //! it is a fast-forward.
@@ -15,11 +17,22 @@ mod message;
 pub mod receive;
 mod send;
 mod session;
+pub mod transport;
 
 pub use message::{FrameDecoder, FrameError, MAX_FRAME, Message, Mode, RefUpdate, VERSION};
 pub use receive::{FetchReport, Receiver};
 pub use send::Sender;
 pub use session::{Endpoint, FetchClient, PushClient, Server};
+pub use transport::{Traffic, TransportError, run};
+
+/// Branches under this prefix track other replicas' branches (`remotes/<remote>/<branch>`):
+/// a server does not offer them, so they never travel.
+pub const TRACKING_PREFIX: &str = "remotes/";
+
+/// The branch that tracks `branch` of the replica called `remote`.
+pub fn tracking_branch(remote: &str, branch: &str) -> String {
+    format!("{TRACKING_PREFIX}{remote}/{branch}")
+}
 
 use crate::hash::Hash;
 

@@ -11,6 +11,8 @@
 //!    them is here, then written children first. An interrupted fetch therefore keeps its
 //!    blobs, and the next one asks only for what is still missing.
 //!
+//! A partial replica (see [`crate::Scope`]) asks only for the objects its scope reaches.
+//!
 //! Every object's bytes must hash to the name asked for and decode as the kind expected;
 //! anything else ends the session with [`SyncError::BadObject`] and is not kept.
 
@@ -62,8 +64,10 @@ enum State {
     Trees {
         commits: Vec<(Hash, Vec<u8>)>,
         nodes: Vec<(Hash, Vec<u8>)>,
-        asked: Vec<Hash>,
-        queue: VecDeque<Hash>,
+        asked: Vec<(Hash, String)>,
+        /// Objects to ask for, with their paths (a partial replica asks only for what
+        /// its scope reaches).
+        queue: VecDeque<(Hash, String)>,
         seen: HashSet<Hash>,
     },
     Done,
@@ -201,7 +205,7 @@ impl Receiver {
                 return Err(SyncError::BadObject(hash));
             };
             if !self.store.object_store().contains(&c.tree)? && seen.insert(c.tree) {
-                roots.push_back(c.tree);
+                roots.push_back((c.tree, String::new()));
             }
             commits.push((hash, bytes));
         }
@@ -233,12 +237,16 @@ impl Receiver {
         else {
             unreachable!("only fetching trees")
         };
-        if objects.len() != asked.len() {
+        if objects.is_empty() || objects.len() > asked.len() {
             return Err(SyncError::Protocol(
                 "answer does not match the request".into(),
             ));
         }
-        for (hash, bytes) in std::mem::take(asked).into_iter().zip(objects) {
+        let mut asked = std::mem::take(asked);
+        for rest in asked.drain(objects.len()..).rev() {
+            queue.push_front(rest);
+        }
+        for ((hash, path), bytes) in asked.into_iter().zip(objects) {
             let bytes = bytes.ok_or(SyncError::Missing(hash))?;
             if Hash::of(&bytes) != hash {
                 return Err(SyncError::BadObject(hash));
@@ -250,9 +258,12 @@ impl Receiver {
                     self.report.bytes += bytes.len() as u64;
                 }
                 Object::Node(node) => {
-                    for child in children(&node) {
-                        if !self.store.object_store().contains(&child)? && seen.insert(child) {
-                            queue.push_back(child);
+                    for (child, path) in children(&node, &path) {
+                        if self.store.scope().reaches(&path)
+                            && !self.store.object_store().contains(&child)?
+                            && seen.insert(child)
+                        {
+                            queue.push_back((child, path));
                         }
                     }
                     nodes.push((hash, bytes));
@@ -271,7 +282,8 @@ impl Receiver {
         if !queue.is_empty() {
             let n = queue.len().min(MAX_WANT);
             *asked = queue.drain(..n).collect();
-            return Ok(vec![Message::WantObjects(asked.clone())]);
+            let hashes = asked.iter().map(|(h, _)| *h).collect();
+            return Ok(vec![Message::WantObjects(hashes)]);
         }
         let State::Trees { commits, nodes, .. } = std::mem::replace(&mut self.state, State::Done)
         else {
@@ -310,11 +322,17 @@ fn advance(store: &Store, line: &mut Line) -> Result<Option<Hash>, SyncError> {
     Ok(Some(at))
 }
 
-/// The objects a node refers to.
-fn children(node: &Node) -> Vec<Hash> {
+/// The objects a node of the directory at `path` refers to, with their paths.
+fn children(node: &Node, path: &str) -> Vec<(Hash, String)> {
     match node {
-        Node::Leaf(entries) => entries.iter().map(|e| e.hash).collect(),
-        Node::Inode { children, .. } => children.iter().map(|(_, h)| *h).collect(),
+        Node::Leaf(entries) => entries
+            .iter()
+            .map(|e| (e.hash, format!("{path}/{}", e.name)))
+            .collect(),
+        Node::Inode { children, .. } => children
+            .iter()
+            .map(|(_, h)| (*h, path.to_string()))
+            .collect(),
     }
 }
 

@@ -9,6 +9,9 @@ use crate::store::Store;
 
 /// Objects answered per [`Message::WantObjects`] at most.
 pub const MAX_WANT: usize = 16_384;
+/// An answer stops adding objects once it holds this many bytes (it always holds one),
+/// so frames stay far below [`super::MAX_FRAME`] and a progress bar keeps moving.
+const ANSWER_BYTES: usize = 4 << 20;
 
 /// Answers [`Message::Haves`], [`Message::WantCommits`] and [`Message::WantObjects`].
 pub struct Sender {
@@ -34,7 +37,7 @@ impl Sender {
                     hashes.len()
                 )));
             }
-            Message::WantObjects(hashes) => Message::Objects(self.objects(hashes)?),
+            Message::WantObjects(hashes) => Message::Objects(self.some_objects(hashes)?),
             _ => return Ok(None),
         }))
     }
@@ -45,6 +48,21 @@ impl Sender {
             if self.store.object_store().contains(c)? {
                 out.push(*c);
             }
+        }
+        Ok(out)
+    }
+
+    /// The first of `hashes`' objects, up to [`ANSWER_BYTES`].
+    fn some_objects(&self, hashes: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for h in hashes {
+            if bytes >= ANSWER_BYTES {
+                break;
+            }
+            let object = self.store.object_store().read(h)?;
+            bytes += object.as_ref().map_or(0, Vec::len);
+            out.push(object);
         }
         Ok(out)
     }

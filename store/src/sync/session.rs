@@ -86,7 +86,9 @@ impl Endpoint for Server {
                     version: VERSION,
                     mode,
                 };
-                let refs = Message::Refs(self.store.branches()?);
+                let mut branches = self.store.branches()?;
+                branches.retain(|(name, _)| !name.starts_with(super::TRACKING_PREFIX));
+                let refs = Message::Refs(branches);
                 self.state = match mode {
                     Mode::Fetch => ServerState::Serving(Sender::new(self.store.clone())),
                     Mode::Push => ServerState::AwaitingPush,

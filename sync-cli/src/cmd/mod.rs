@@ -1,6 +1,7 @@
 //! One module per command: its arguments, help and behaviour.
 
 pub mod branch;
+pub mod clone;
 pub mod device;
 pub mod diff;
 pub mod export;
@@ -12,8 +13,10 @@ pub mod import;
 pub mod init;
 pub mod log;
 pub mod merge;
+pub mod remote;
 pub mod serve;
 pub mod status;
+pub mod sync;
 pub mod up;
 
 use std::process::ExitCode;
@@ -31,6 +34,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Command::Up(up) = &args.command {
         return up.run(global);
+    }
+    if let Command::Clone(clone) = &args.command {
+        return clone.run(global);
     }
     let ctx = Context::open(global)?;
     match &args.command {
@@ -52,7 +58,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Device(c) => c.run(&ctx),
         Command::Identity(c) => c.run(&ctx),
         Command::Serve(c) => c.run(&ctx),
-        Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
+        Command::Remote(c) => c.run(&ctx),
+        Command::Fetch(c) => c.run(&ctx),
+        Command::Push(c) => c.run(&ctx),
+        Command::Sync(c) => c.run(&ctx),
+        Command::Init(_) | Command::Up(_) | Command::Clone(_) => unreachable!("handled above"),
     }
 }
 

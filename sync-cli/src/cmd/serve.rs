@@ -13,6 +13,7 @@ use kith_identity::dns::{Server, net};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
+use crate::sync_service;
 
 /// Run one service in the foreground until interrupted.
 #[derive(Args, Debug)]
@@ -26,6 +27,8 @@ pub struct Serve {
 pub enum Service {
     /// The authoritative DNS server of the user's zone (UDP and TCP)
     Dns(Dns),
+    /// The sync service other replicas fetch from and push to (mutual TLS)
+    Sync(Sync),
 }
 
 /// `kith serve dns`.
@@ -48,11 +51,23 @@ pub struct Dns {
     pub tcp_idle: u64,
 }
 
+/// `kith serve sync`.
+#[derive(Args, Debug)]
+pub struct Sync {
+    /// Address for the sync service (port 0 picks a free one; 7447 is the zone's
+    /// `_kith-sync._tcp` port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7447")]
+    pub listen: SocketAddr,
+}
+
 impl Serve {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        let mut suite = Suite::new()?;
         match &self.service {
-            Service::Dns(dns) => dns.run(ctx),
+            Service::Dns(dns) => suite.dns(ctx, dns)?,
+            Service::Sync(sync) => suite.sync(ctx, sync.listen)?,
         }
+        suite.run(ctx)
     }
 }
 
@@ -68,43 +83,102 @@ impl Dns {
         }
     }
 
-    /// Serves the zone until SIGINT or SIGTERM, registered for `kith status` meanwhile.
-    pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
-        let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
-        site.origin()?;
-        let server = Arc::new(Server::open(site)?);
-        let config = net::Config {
+    fn config(&self) -> net::Config {
+        net::Config {
             listen: self.listen,
             tcp_max_connections: self.tcp_max,
             tcp_idle: Duration::from_secs(self.tcp_idle),
             rrl: (self.rrl_rate > 0).then_some((self.rrl_rate, self.rrl_rate * 2, 2)),
             notify: self.notify.clone(),
+        }
+    }
+}
+
+/// Services started in this process, each registered for `kith status` until stopped.
+pub struct Suite {
+    runtime: tokio::runtime::Runtime,
+    dns: Option<net::Running>,
+    sync: Option<sync_service::Running>,
+    services: Vec<running::Service>,
+    registrations: Vec<Registration>,
+}
+
+impl Suite {
+    /// No services yet.
+    pub fn new() -> Result<Suite> {
+        Ok(Suite {
+            runtime: tokio::runtime::Runtime::new()?,
+            dns: None,
+            sync: None,
+            services: Vec::new(),
+            registrations: Vec::new(),
+        })
+    }
+
+    /// Starts the zone's authoritative DNS server.
+    pub fn dns(&mut self, ctx: &Context, dns: &Dns) -> Result<()> {
+        let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
+        site.origin()?;
+        let server = Arc::new(Server::open(site)?);
+        let running = self
+            .runtime
+            .block_on(net::start(server, dns.config()))
+            .with_context(|| format!("listening on {}", dns.listen))?;
+        self.register(ctx, "dns", format!("dns://{}", running.addr))?;
+        self.dns = Some(running);
+        Ok(())
+    }
+
+    /// Starts the sync service.
+    pub fn sync(&mut self, ctx: &Context, listen: SocketAddr) -> Result<()> {
+        let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
+        let running = sync_service::start(site, &ctx.author(), listen)?;
+        let url = crate::remote::Url {
+            host: running.addr.ip().to_string(),
+            port: running.addr.port(),
         };
-        let rt = tokio::runtime::Runtime::new()?;
-        rt.block_on(async {
-            let running = net::start(server, config)
-                .await
-                .with_context(|| format!("listening on {}", self.listen))?;
-            let service = running::Service {
-                name: "dns".into(),
-                endpoints: vec![format!("dns://{}", running.addr)],
-            };
-            let _registered = Registration::new(&ctx.dir, service.clone())?;
-            if ctx.global.json {
-                crate::output::print_json(&serde_json::json!({ "services": [service] }))?;
-            } else {
-                println!("{}", service.endpoints[0]);
+        self.register(ctx, "sync", url.to_string())?;
+        self.sync = Some(running);
+        Ok(())
+    }
+
+    fn register(&mut self, ctx: &Context, name: &str, endpoint: String) -> Result<()> {
+        let service = running::Service {
+            name: name.into(),
+            endpoints: vec![endpoint],
+        };
+        self.registrations
+            .push(Registration::new(&ctx.dir, service.clone())?);
+        self.services.push(service);
+        Ok(())
+    }
+
+    /// Prints the endpoints, serves until SIGINT or SIGTERM, then stops everything.
+    pub fn run(self, ctx: &Context) -> Result<ExitCode> {
+        if ctx.global.json {
+            crate::output::print_json(&serde_json::json!({ "services": self.services }))?;
+        } else {
+            for s in &self.services {
+                println!("{}", s.endpoints.join(" "));
             }
-            std::io::stdout().flush()?;
+        }
+        std::io::stdout().flush()?;
+        self.runtime.block_on(async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r?,
                 _ = term.recv() => {}
             }
-            running.stop().await;
+            if let Some(dns) = self.dns {
+                dns.stop().await;
+            }
             anyhow::Ok(())
         })?;
+        if let Some(sync) = self.sync {
+            sync.stop();
+        }
+        drop(self.registrations);
         Ok(ExitCode::SUCCESS)
     }
 }

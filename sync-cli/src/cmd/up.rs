@@ -9,11 +9,12 @@ use kith_identity::Site;
 use kith_store::Store;
 
 use crate::args::Global;
+use crate::cmd::serve::{Dns, Suite};
 use crate::context::{Config, Context, store_dir};
 
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for, each on a free port, until interrupted; `kith status` lists
-/// their endpoints. Today that is DNS, once the store has an identity
+/// their endpoints. Today that is DNS and sync, once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
@@ -56,6 +57,9 @@ impl Up {
             crate::cmd::status::print(&ctx)?;
             return Ok(ExitCode::SUCCESS);
         }
-        crate::cmd::serve::Dns::on(SocketAddr::new(self.listen, 0)).run(&ctx)
+        let mut suite = Suite::new()?;
+        suite.dns(&ctx, &Dns::on(SocketAddr::new(self.listen, 0)))?;
+        suite.sync(&ctx, SocketAddr::new(self.listen, 0))?;
+        suite.run(&ctx)
     }
 }

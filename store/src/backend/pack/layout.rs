@@ -98,7 +98,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// The folder holding `path`.
 pub(crate) fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates `dir` and any missing folders above it, fsyncing each new folder's parent.

@@ -81,6 +81,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub(crate) use self::layout::write_atomic;
 pub use refs::FileRefs;
 
 use self::index::{DAMAGED, Index};
