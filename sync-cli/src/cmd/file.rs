@@ -15,7 +15,7 @@ use crate::context::Context;
 pub struct Put {
     /// Where in the store, e.g. /contacts/me/default/alice.vcf
     pub path: String,
-    /// The file to read [default: stdin]
+    /// The file to read, or `-` for stdin [default: stdin]
     pub file: Option<PathBuf>,
     /// The commit message [default: "put PATH"]
     #[arg(short, long)]
@@ -24,7 +24,7 @@ pub struct Put {
 
 impl Put {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
-        let bytes = match &self.file {
+        let bytes = match self.file.as_ref().filter(|f| f.as_os_str() != "-") {
             Some(f) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
             None => {
                 let mut buf = Vec::new();
