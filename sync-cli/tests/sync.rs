@@ -402,7 +402,10 @@ fn killed_processes_and_cut_connections_never_damage_a_replica() {
     assert_clean(&b);
     assert_eq!(b.ok(&["ls", "/contacts/a49"]).lines().count(), 60);
     eprintln!("faults: {interrupted} of 50 syncs were interrupted before they finished");
-    assert!(interrupted >= 15, "too few faults landed mid-sync: {interrupted}");
+    assert!(
+        interrupted >= 15,
+        "too few faults landed mid-sync: {interrupted}"
+    );
 }
 
 /// Starts the sync service again on `port` (retrying while the old socket lingers).
@@ -721,4 +724,168 @@ fn a_partial_replica_holds_only_its_prefixes_commits_and_syncs() {
         b.ok(&["status"])
             .contains("partial replica holding /contacts, /identity")
     );
+}
+
+/// Runs a real tool with a private HOME; returns its stdout.
+fn tool(program: &str, args: &[&str], stdin: &[u8], home: &Path) -> String {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("TZ", "UTC")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs (scripts/setup --tests installs it): {e}"));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn khard_config(home: &Path, vdir: &Path) -> PathBuf {
+    let path = home.join("khard.conf");
+    let text = format!(
+        "[addressbooks]\n[[me]]\npath = {}\n[general]\neditor = /bin/false\nmerge_editor = /bin/false\n",
+        vdir.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn khal_config(home: &Path, vdir: &Path) -> PathBuf {
+    let path = home.join("khal.conf");
+    let text = format!(
+        "[calendars]\n[[me]]\npath = {}\ntype = calendar\n[locale]\ntimeformat = %H:%M\n\
+         dateformat = %Y-%m-%d\nlongdateformat = %Y-%m-%d\ndatetimeformat = %Y-%m-%d %H:%M\n\
+         longdatetimeformat = %Y-%m-%d %H:%M\nlocal_timezone = UTC\ndefault_timezone = UTC\n\
+         [default]\ndefault_calendar = me\n[sqlite]\npath = {}\n",
+        vdir.display(),
+        home.join("khal.db").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const STANDUP: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//kith//test//EN\r\nBEGIN:VEVENT\r\n\
+UID:standup\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261123T090000Z\r\nDTEND:20261123T091500Z\r\n\
+RRULE:FREQ=DAILY;COUNT=5\r\nSUMMARY:Standup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+#[test]
+fn khard_and_khal_edit_exported_vdirs_and_the_edits_sync() {
+    let a = board();
+    let alice = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:alice\r\nFN:Alice Liddell\r\nN:Liddell;Alice;;;\r\nEMAIL:alice@example.org\r\nEND:VCARD\r\n";
+    put(&a, "/contacts/me/default/alice.vcf", alice.as_bytes());
+    put(&a, "/calendar/me/default/standup.ics", STANDUP.as_bytes());
+    let server = SyncServer::start(&a);
+    let b = clone(&enrol(&a, "laptop"), &server.url, &[]);
+
+    // On the laptop: export vdirs, read and edit them with khard and khal, import.
+    let home = tempfile::tempdir().unwrap();
+    let (cards, events) = (home.path().join("contacts"), home.path().join("calendar"));
+    b.ok(&["export", "/contacts/me/default", cards.to_str().unwrap()]);
+    b.ok(&["export", "/calendar/me/default", events.to_str().unwrap()]);
+    let khard = khard_config(home.path(), &cards);
+    let khard = khard.to_str().unwrap();
+    assert!(tool("khard", &["-c", khard, "list"], b"", home.path()).contains("Alice Liddell"));
+    let edit = home.path().join("alice.yaml");
+    std::fs::write(
+        &edit,
+        "First name : Alice\nLast name : Liddell\nEmail :\n    home : alice@wonder.land\n",
+    )
+    .unwrap();
+    tool(
+        "khard",
+        &[
+            "-c",
+            khard,
+            "edit",
+            "-u",
+            "alice",
+            "-i",
+            edit.to_str().unwrap(),
+        ],
+        b"y\n",
+        home.path(),
+    );
+    tool(
+        "khard",
+        &["-c", khard, "new", "-a", "me", "-i", "-"],
+        b"First name : Bob\nLast name : Builder\n",
+        home.path(),
+    );
+    let khal = khal_config(home.path(), &events);
+    let khal = khal.to_str().unwrap();
+    let week = tool(
+        "khal",
+        &["-c", khal, "list", "2026-11-23", "7d"],
+        b"",
+        home.path(),
+    );
+    assert_eq!(week.matches("Standup").count(), 5, "{week}");
+    tool(
+        "khal",
+        &[
+            "-c",
+            khal,
+            "new",
+            "-a",
+            "me",
+            "2026-11-25",
+            "14:00",
+            "15:00",
+            "Dentist",
+        ],
+        b"",
+        home.path(),
+    );
+    b.ok(&["import", cards.to_str().unwrap(), "/contacts/me/default"]);
+    b.ok(&["import", events.to_str().unwrap(), "/calendar/me/default"]);
+
+    // Meanwhile on the board: another change to the same card.
+    let with_phone = alice.replace("END:VCARD", "TEL:+44 1234\r\nEND:VCARD");
+    put(&a, "/contacts/me/default/alice.vcf", with_phone.as_bytes());
+
+    b.ok(&["sync"]);
+
+    // On the board: both edits of Alice, Bob, and the dentist, seen by the same tools.
+    let card = String::from_utf8(get(&a, "/contacts/me/default/alice.vcf").unwrap()).unwrap();
+    assert!(
+        card.contains("alice@wonder.land") && card.contains("+44 1234"),
+        "{card}"
+    );
+    assert_eq!(a.ok(&["conflicts"]), "");
+    let home_a = tempfile::tempdir().unwrap();
+    let (cards_a, events_a) = (
+        home_a.path().join("contacts"),
+        home_a.path().join("calendar"),
+    );
+    a.ok(&["export", "/contacts/me/default", cards_a.to_str().unwrap()]);
+    a.ok(&["export", "/calendar/me/default", events_a.to_str().unwrap()]);
+    let khard_a = khard_config(home_a.path(), &cards_a);
+    let listed = tool(
+        "khard",
+        &["-c", khard_a.to_str().unwrap(), "list"],
+        b"",
+        home_a.path(),
+    );
+    assert!(
+        listed.contains("Bob Builder") && listed.contains("alice@wonder.land"),
+        "{listed}"
+    );
+    let khal_a = khal_config(home_a.path(), &events_a);
+    let week = tool(
+        "khal",
+        &["-c", khal_a.to_str().unwrap(), "list", "2026-11-23", "7d"],
+        b"",
+        home_a.path(),
+    );
+    assert!(week.contains("14:00-15:00 Dentist"), "{week}");
+    assert_eq!(week.matches("Standup").count(), 5, "{week}");
 }
