@@ -6,7 +6,7 @@ use kith_store::sync::{
     Endpoint, FetchClient, FrameDecoder, FrameError, Message, PushClient, RefUpdate, Server,
     SyncError,
 };
-use kith_store::{EntryKind, Hash, MergeOutcome, Mergers, Node, Object, Store};
+use kith_store::{EntryKind, Hash, MergeOutcome, Mergers, Node, Object, Scope, Store};
 
 /// How a run over the link ended.
 #[derive(Debug)]
@@ -344,4 +344,86 @@ fn three_replicas_converge() {
     for r in &replicas {
         assert!(r.fsck(&mut |_| {}).unwrap().damage.is_empty());
     }
+}
+
+#[test]
+fn large_objects_travel_in_answers_of_bounded_size() {
+    let home = Store::memory();
+    let big: Vec<(String, String)> = (0..24)
+        .map(|i| {
+            (
+                format!("/mail/me/INBOX/{i}.eml"),
+                format!("{i}").repeat(300_000),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = big.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+    commit(&home, &files);
+    let laptop = Store::memory();
+    let mut client = FetchClient::new(laptop.clone());
+    let mut server = Server::new(home.clone());
+    let mut largest = 0;
+    let (ended, _) = link(&mut client, &mut server, None, &mut |m| {
+        if let Message::Objects(objects) = m {
+            largest = largest.max(objects.iter().flatten().map(Vec::len).sum::<usize>());
+        }
+    });
+    assert!(matches!(ended, Ended::Done), "{ended:?}");
+    assert!(largest < 5 << 20, "an answer held {largest} bytes");
+    let head = client.refs()[0].1;
+    let tree = laptop.commit(&head).unwrap().tree;
+    assert_eq!(
+        laptop.get(&tree, "/mail/me/INBOX/7.eml").unwrap().unwrap(),
+        big[7].1.as_bytes()
+    );
+}
+
+#[test]
+fn a_partial_replica_fetches_only_its_prefixes_and_commits_beside_the_rest() {
+    let home = Store::memory();
+    let mut files = contacts(100);
+    files.extend((0..100).map(|i| {
+        (
+            format!("/calendar/me/default/{i}.ics"),
+            format!("event {i}"),
+        )
+    }));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .collect();
+    commit(&home, &refs);
+    let partial = Store::memory().with_scope(Scope::prefixes(["/contacts"]).unwrap());
+    let (ended, _, _) = fetch(&partial, &home, None);
+    assert!(matches!(ended, Ended::Done), "{ended:?}");
+    let head = partial.head("remote/main").unwrap().unwrap();
+    partial.set_branch("main", None, Some(head)).unwrap();
+    let tree = partial.head_tree("main").unwrap();
+    let calendar = home
+        .find(&home.head_tree("main").unwrap(), "/calendar")
+        .unwrap()
+        .unwrap()
+        .1;
+    assert!(!partial.object_store().contains(&calendar).unwrap());
+    assert_eq!(
+        partial.list(&tree, "/contacts/me/default").unwrap().len(),
+        100
+    );
+    let mut tx = partial.transaction("main").unwrap();
+    tx.put("/contacts/me/default/new.vcf", b"new").unwrap();
+    assert!(matches!(
+        tx.put("/calendar/x.ics", b"x"),
+        Err(kith_store::Error::OutOfScope { .. })
+    ));
+    tx.commit("partial", "add one").unwrap();
+    assert_eq!(push(&partial, &home, "main"), None);
+    let tree = home.head_tree("main").unwrap();
+    assert_eq!(
+        home.get(&tree, "/contacts/me/default/new.vcf")
+            .unwrap()
+            .unwrap(),
+        b"new"
+    );
+    assert_eq!(home.list(&tree, "/calendar/me/default").unwrap().len(), 100);
+    assert!(partial.fsck(&mut |_| {}).unwrap().damage.is_empty());
 }
