@@ -91,18 +91,24 @@ pub fn dial(url: &Url, credentials: &Credentials) -> Result<ClientStream> {
         .with_context(|| format!("connecting to {url}"))
 }
 
-/// Runs a client session over a fresh link, with a progress bar while it moves data.
-fn session(
+/// Runs a client session over a fresh link, with a progress bar while it moves data;
+/// `counts` says what the endpoint has done so far.
+fn session<E: Endpoint>(
     url: &Url,
     credentials: &Credentials,
-    endpoint: &mut dyn Endpoint,
+    endpoint: &mut E,
     what: &str,
+    counts: impl Fn(&E) -> String,
 ) -> Result<Traffic> {
     let mut stream = dial(url, credentials)?;
     let bar = crate::output::transfer(what);
-    let mut observe = |t: &Traffic| {
+    let mut observe = |t: &Traffic, e: &E| {
         bar.set_position(t.received);
-        bar.set_message(format!("{what} ({} sent)", HumanBytes(t.sent)));
+        bar.set_message(format!(
+            "{what} {} ({} sent)",
+            counts(e),
+            HumanBytes(t.sent)
+        ));
     };
     let result = sync::run(endpoint, &mut stream, &mut observe);
     bar.finish_and_clear();
@@ -151,7 +157,10 @@ pub struct Fetched {
 pub fn fetch(store: &Store, remote: &str, url: &Url, credentials: &Credentials) -> Result<Fetched> {
     let started = Instant::now();
     let mut client = FetchClient::new(store.clone());
-    let traffic = session(url, credentials, &mut client, "fetching")?;
+    let traffic = session(url, credentials, &mut client, "fetching", |c| {
+        let r = c.report().cloned().unwrap_or_default();
+        format!("{} objects, {} commits", r.objects, r.commits)
+    })?;
     let peer = client.refs().to_vec();
     track(store, remote, &peer)?;
     let report = client.report().cloned().unwrap_or_default();
@@ -227,7 +236,7 @@ pub fn push(
         Arc::clone(&refusal),
     );
     let mut client = PushClient::new(store.clone(), pick);
-    session(url, credentials, &mut client, "pushing")?;
+    session(url, credentials, &mut client, "pushing", |_| String::new())?;
     if let Some(reason) = refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Ok(Pushed::Refused { reason });
     }
@@ -314,13 +323,7 @@ pub fn sync_branch(
         let before = store.head_tree(branch)?;
         if let Some(theirs) = store.head(&sync::tracking_branch(remote, branch))? {
             let message = format!("sync: merge {branch} of {remote}");
-            let outcome = store.merge_into(
-                branch,
-                theirs,
-                &crate::mergers::all(),
-                &ctx.author(),
-                &message,
-            )?;
+            let outcome = merge_with_retry(ctx, theirs, &message)?;
             match outcome {
                 MergeOutcome::UpToDate => {}
                 MergeOutcome::FastForward(_) => merge = "fast-forward",
@@ -348,6 +351,21 @@ pub fn sync_branch(
         tracing::info!("{remote}'s {branch} moved while syncing; syncing again");
     }
     bail!("{remote}'s {branch} kept moving during {ATTEMPTS} attempts; run `kith sync` again")
+}
+
+/// Merges `theirs` into the branch, again if a local writer (a service) moves it meanwhile.
+fn merge_with_retry(ctx: &Context, theirs: Hash, message: &str) -> Result<MergeOutcome> {
+    let mergers = crate::mergers::all();
+    let mut attempts = 0;
+    loop {
+        match ctx
+            .store
+            .merge_into(ctx.branch(), theirs, &mergers, &ctx.author(), message)
+        {
+            Err(kith_store::Error::BranchMoved { .. }) if attempts < ATTEMPTS => attempts += 1,
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn describe(changes: &[Change]) -> Vec<ChangeJson> {

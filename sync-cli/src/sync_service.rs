@@ -110,7 +110,7 @@ fn session(tcp: TcpStream, site: &Site, credentials: &Credentials) {
     };
     let who = peer_name(&stream).unwrap_or(peer);
     let mut server = Server::new(site.store.clone());
-    match sync::run(&mut server, &mut stream, &mut |_| {}) {
+    match sync::run(&mut server, &mut stream, &mut |_, _| {}) {
         Ok(_) | Err(TransportError::Closed { mid_message: false }) => {
             tracing::info!("session with {who} done");
         }

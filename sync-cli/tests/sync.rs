@@ -572,7 +572,7 @@ fn forging_server(k: &Kith) -> (u16, std::thread::JoinHandle<()>) {
         let config = credentials.server_config().unwrap();
         let mut stream = link::accept(tcp, config, Duration::from_secs(10)).unwrap();
         let mut forger = Forger(Server::new(store));
-        let _ = sync::run(&mut forger, &mut stream, &mut |_| {});
+        let _ = sync::run(&mut forger, &mut stream, &mut |_, _| {});
     });
     (port, thread)
 }

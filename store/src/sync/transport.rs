@@ -45,13 +45,13 @@ pub enum TransportError {
     Sync(#[from] SyncError),
 }
 
-/// Runs `endpoint` over `stream` until it is done; `observe` sees the traffic after each
-/// message. A serving endpoint is never done: it ends with
+/// Runs `endpoint` over `stream` until it is done; `observe` sees the traffic and the
+/// endpoint after each message (a progress bar reads a fetch's counts there). A serving endpoint is never done: it ends with
 /// [`TransportError::Closed`] (`mid_message: false`) when the client hangs up cleanly.
-pub fn run<S: Read + Write>(
-    endpoint: &mut dyn Endpoint,
+pub fn run<E: Endpoint + ?Sized, S: Read + Write>(
+    endpoint: &mut E,
     stream: &mut S,
-    observe: &mut dyn FnMut(&Traffic),
+    observe: &mut dyn FnMut(&Traffic, &E),
 ) -> Result<Traffic, TransportError> {
     let mut traffic = Traffic::default();
     let start = endpoint.start();
@@ -85,7 +85,7 @@ pub fn run<S: Read + Write>(
         let handled = endpoint.handle(message);
         let replies = answer_or_tell(stream, handled)?;
         send(stream, &replies, &mut traffic)?;
-        observe(&traffic);
+        observe(&traffic, endpoint);
     }
     Ok(traffic)
 }
