@@ -5,7 +5,9 @@
 //! anything else it knows only the hash its parent directory records. Because a directory
 //! names its children by hash, the replica can still commit: changing `/contacts/x`
 //! rewrites the nodes on that path and reuses its siblings' hashes unread. Sync fetches,
-//! `fsck` checks and `gc` keeps only what the scope reaches.
+//! `fsck` checks and `gc` keeps only what the scope reaches. Each prefix brings its
+//! conflict records along (`/.kith/conflicts/contacts` with `/contacts`), so a partial
+//! replica sees and settles the conflicts of what it holds.
 //!
 //! A store's scope is fixed when it is created and kept in the file `scope` of its folder
 //! (one prefix per line; no file means the whole tree).
@@ -13,6 +15,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::merge::CONFLICTS;
 use crate::store::split_path;
 
 /// The file in a store folder that records a partial replica's prefixes.
@@ -39,7 +42,11 @@ impl Scope {
             if names.is_empty() {
                 return Ok(Scope::full());
             }
-            out.push(format!("/{}", names.join("/")));
+            let path = format!("/{}", names.join("/"));
+            if !within(&path, &format!("/{CONFLICTS}")) {
+                out.push(format!("/{CONFLICTS}{path}"));
+            }
+            out.push(path);
         }
         out.sort();
         out.dedup();
@@ -101,7 +108,11 @@ impl std::fmt::Display for Scope {
         if self.is_full() {
             return f.write_str("/");
         }
-        f.write_str(&self.prefixes.join(", "))
+        let shown: Vec<&str> = (self.prefixes.iter())
+            .filter(|p| !within(p, &format!("/{CONFLICTS}")))
+            .map(String::as_str)
+            .collect();
+        f.write_str(&shown.join(", "))
     }
 }
 
@@ -118,7 +129,17 @@ mod tests {
     #[test]
     fn prefixes_hold_their_trees_and_reach_their_ancestors() {
         let s = Scope::prefixes(["/contacts/", "/mail/me", "/contacts/me"]).unwrap();
-        assert_eq!(s.list(), ["/contacts", "/mail/me"]);
+        assert_eq!(
+            s.list(),
+            [
+                "/.kith/conflicts/contacts",
+                "/.kith/conflicts/mail/me",
+                "/contacts",
+                "/mail/me"
+            ]
+        );
+        assert!(s.holds("/.kith/conflicts/contacts/me/a.vcf/ours"));
+        assert!(!s.reaches("/.kith/conflicts/calendar"));
         assert!(s.holds("/contacts") && s.holds("/contacts/me/a.vcf"));
         assert!(!s.holds("/contactsx") && !s.holds("/mail") && !s.holds("/calendar"));
         assert!(s.reaches("") && s.reaches("/mail") && s.reaches("/mail/me/INBOX"));

@@ -295,13 +295,32 @@ impl Store {
         dir: &Hash,
         f: &mut dyn FnMut(&str, &Hash) -> Result<()>,
     ) -> Result<()> {
-        self.walk_inner(dir, &mut String::new(), f)
+        self.walk_inner(dir, &mut String::new(), None, f)
     }
 
+    /// Calls `f` with every file under the directory at `path` (relative to it), skipping
+    /// what a partial replica does not hold.
+    pub fn walk_files_at(
+        &self,
+        root: &Hash,
+        path: &str,
+        f: &mut dyn FnMut(&str, &Hash) -> Result<()>,
+    ) -> Result<()> {
+        let base = format!("/{}", split_path(path)?.join("/"));
+        match self.find(root, path)? {
+            Some((EntryKind::Dir, dir)) => {
+                self.walk_inner(&dir, &mut String::new(), Some(&base), f)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Walks `dir`; with `base` (its path), skips directories the scope does not reach.
     fn walk_inner(
         &self,
         dir: &Hash,
         prefix: &mut String,
+        base: Option<&str>,
         f: &mut dyn FnMut(&str, &Hash) -> Result<()>,
     ) -> Result<()> {
         for entry in self.objects.entries(dir)? {
@@ -310,9 +329,14 @@ impl Store {
                 prefix.push('/');
             }
             prefix.push_str(&entry.name);
+            let held = |b: &str| {
+                self.scope
+                    .reaches(&format!("{}/{prefix}", b.trim_end_matches('/')))
+            };
             match entry.kind {
                 EntryKind::File => f(prefix, &entry.hash)?,
-                EntryKind::Dir => self.walk_inner(&entry.hash, prefix, f)?,
+                EntryKind::Dir if base.is_some_and(|b| !held(b)) => {}
+                EntryKind::Dir => self.walk_inner(&entry.hash, prefix, base, f)?,
             }
             prefix.truncate(len);
         }

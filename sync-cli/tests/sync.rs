@@ -724,6 +724,40 @@ fn a_partial_replica_holds_only_its_prefixes_commits_and_syncs() {
         b.ok(&["status"])
             .contains("partial replica holding /contacts, /identity")
     );
+
+    // Conflicts: B sees and settles those of what it holds, and none of the rest.
+    let card = "/contacts/me/default/contacts-0.vcf";
+    put(&a, card, &vcard("contacts-0", &["FN:one way".into()]));
+    put(&b, card, &vcard("contacts-0", &["FN:another".into()]));
+    a.ok(&["branch", "side"]);
+    put(&a, "/calendar/me/default/calendar-0.vcf", b"ours");
+    a.ok(&[
+        "--branch",
+        "side",
+        "put",
+        "/calendar/me/default/calendar-0.vcf",
+        "/dev/null",
+    ]);
+    a.run_with(&["merge", "side"], b"");
+    assert!(a.ok(&["conflicts"]).contains("calendar-0"));
+    let out = b.run_with(&["sync"], b"");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = b.ok(&["conflicts"]);
+    assert!(
+        listed.contains("contacts-0") && !listed.contains("calendar"),
+        "{listed}"
+    );
+    b.ok(&["resolve", card]);
+    b.ok(&["sync"]);
+    assert!(!a.ok(&["conflicts"]).contains("contacts-0"));
+    assert_clean(&b);
+    let calendar = objects_under(&Store::open(&a.store()).unwrap(), "/calendar");
+    assert!(held(&b).is_disjoint(&calendar));
 }
 
 /// Runs a real tool with a private HOME; returns its stdout.

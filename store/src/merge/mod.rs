@@ -414,11 +414,8 @@ impl Store {
 
     /// The conflicts recorded in a tree, sorted by path.
     pub fn conflicts(&self, root: &Hash) -> Result<Vec<Conflict>> {
-        let Some((EntryKind::Dir, records)) = self.find(root, CONFLICTS)? else {
-            return Ok(Vec::new());
-        };
         let mut by_path: BTreeMap<String, Conflict> = BTreeMap::new();
-        self.walk_files(&records, &mut |p, h| {
+        self.walk_files_at(root, CONFLICTS, &mut |p, h| {
             let (path, side) = p.rsplit_once('/').unwrap_or(("", p));
             let c = by_path.entry(path.to_string()).or_insert_with(|| Conflict {
                 path: path.to_string(),

@@ -26,8 +26,8 @@ pub struct Export {
 impl Export {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let root = ctx.store.head_tree(ctx.branch())?;
-        let dir = match ctx.store.find(&root, &self.prefix)? {
-            Some((EntryKind::Dir, h)) => h,
+        match ctx.store.find(&root, &self.prefix)? {
+            Some((EntryKind::Dir, _)) => {}
             Some((EntryKind::File, _)) => {
                 bail!("{} is a file; read it with `kith get`", self.prefix)
             }
@@ -46,15 +46,16 @@ impl Export {
         }
         let bar = crate::output::progress(None, "exporting");
         let mut written = std::collections::BTreeSet::new();
-        ctx.store.walk_files(&dir, &mut |path, blob| {
-            let target = self.dest.join(path);
-            let bytes = ctx.store.blob(blob)?;
-            write_file(&target, &bytes)
-                .map_err(|e| kith_store::Error::io("writing", &target, e))?;
-            written.insert(target);
-            bar.inc(1);
-            Ok(())
-        })?;
+        ctx.store
+            .walk_files_at(&root, &self.prefix, &mut |path, blob| {
+                let target = self.dest.join(path);
+                let bytes = ctx.store.blob(blob)?;
+                write_file(&target, &bytes)
+                    .map_err(|e| kith_store::Error::io("writing", &target, e))?;
+                written.insert(target);
+                bar.inc(1);
+                Ok(())
+            })?;
         bar.finish_and_clear();
         let deleted = if self.mirror {
             delete_others(&self.dest, &written)?

@@ -144,16 +144,16 @@ impl Ls {
     }
 
     fn walk(&self, ctx: &Context, root: &kith_store::Hash, path: &str) -> Result<Vec<String>> {
-        let dir = match ctx.store.find(root, path)? {
-            Some((EntryKind::Dir, h)) => h,
+        match ctx.store.find(root, path)? {
+            Some((EntryKind::Dir, _)) => {}
             Some((EntryKind::File, _)) => {
                 return Ok(vec![path.trim_start_matches('/').to_string()]);
             }
             None => return Ok(vec![]),
-        };
+        }
         let base = path.trim_matches('/');
         let mut out = Vec::new();
-        ctx.store.walk_files(&dir, &mut |p, _| {
+        ctx.store.walk_files_at(root, path, &mut |p, _| {
             out.push(if base.is_empty() {
                 p.to_string()
             } else {

@@ -91,7 +91,7 @@ pub fn print(ctx: &Context) -> Result<()> {
         );
     }
     if !status.scope.is_empty() {
-        println!("  partial replica holding {}", status.scope.join(", "));
+        println!("  partial replica holding {}", ctx.store.scope());
     }
     for r in &status.remotes {
         println!(
