@@ -187,7 +187,7 @@ fn serve_dns_answers_and_a_device_update_is_a_commit_by_the_device() {
 }
 
 #[test]
-fn up_serves_dns_for_an_identity_and_status_lists_it_while_it_runs() {
+fn up_serves_dns_and_sync_for_an_identity_and_status_lists_them_while_they_run() {
     let k = identity();
     let dns = DnsServer::spawn(&k, &["up"]);
     assert!(
@@ -200,10 +200,14 @@ fn up_serves_dns_for_an_identity_and_status_lists_it_while_it_runs() {
             .contains("alice.home.arpa.")
     );
     let status = k.json(&["status"]);
+    let services = status["services"].as_array().unwrap();
     assert_eq!(
-        status["services"],
-        serde_json::json!([{ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] }])
+        services[0],
+        serde_json::json!({ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] })
     );
+    assert_eq!(services[1]["name"], "sync");
+    let sync = services[1]["endpoints"][0].as_str().unwrap();
+    assert!(sync.starts_with("kith://127.0.0.1:"), "{sync}");
     let term = Command::new("kill")
         .args(["-TERM", &dns.child.id().to_string()])
         .status()

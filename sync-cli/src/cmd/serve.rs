@@ -155,14 +155,12 @@ impl Suite {
 
     /// Prints the endpoints, serves until SIGINT or SIGTERM, then stops everything.
     pub fn run(self, ctx: &Context) -> Result<ExitCode> {
-        if ctx.global.json {
-            crate::output::print_json(&serde_json::json!({ "services": self.services }))?;
+        // Whoever started us may stop reading once it has the endpoints: that is fine.
+        let _ = if ctx.global.json {
+            crate::output::print_json(&serde_json::json!({ "services": self.services }))
         } else {
-            for s in &self.services {
-                println!("{}", s.endpoints.join(" "));
-            }
-        }
-        std::io::stdout().flush()?;
+            print_endpoints(&self.services)
+        };
         self.runtime.block_on(async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -181,4 +179,13 @@ impl Suite {
         drop(self.registrations);
         Ok(ExitCode::SUCCESS)
     }
+}
+
+fn print_endpoints(services: &[running::Service]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for s in services {
+        writeln!(out, "{}", s.endpoints.join(" "))?;
+    }
+    out.flush()?;
+    Ok(())
 }

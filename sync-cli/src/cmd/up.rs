@@ -13,7 +13,8 @@ use crate::cmd::serve::{Dns, Suite};
 use crate::context::{Config, Context, store_dir};
 
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
-/// service it is set up for, each on a free port, until interrupted; `kith status` lists
+/// service it is set up for until interrupted (sync on its published port 7447 when
+/// free, every other service on a free port); `kith status` lists
 /// their endpoints. Today that is DNS and sync, once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
@@ -59,7 +60,10 @@ impl Up {
         }
         let mut suite = Suite::new()?;
         suite.dns(&ctx, &Dns::on(SocketAddr::new(self.listen, 0)))?;
-        suite.sync(&ctx, SocketAddr::new(self.listen, 0))?;
+        let published = SocketAddr::new(self.listen, crate::remote::DEFAULT_PORT);
+        if suite.sync(&ctx, published).is_err() {
+            suite.sync(&ctx, SocketAddr::new(self.listen, 0))?;
+        }
         suite.run(&ctx)
     }
 }
