@@ -31,11 +31,11 @@ ratio() { python3 -c "import sys; k,g=float(sys.argv[1]),float(sys.argv[2]); pri
 row() { printf '%-44s %12s %12s %8s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# A relay on a free port to 127.0.0.1:$1 that counts the bytes of each connection in
-# both directions; `relay_bytes FILE` reads the total so far.
+# A relay on a free port (left in $relay_port) to 127.0.0.1:$1 that counts the bytes of
+# its connections in both directions into the file $2.
 relay() {
-  local port; port=$(free_port)
-  python3 - "$port" "$1" "$2" <<'PY' &
+  relay_port=$(free_port)
+  python3 - "$relay_port" "$1" "$2" >/dev/null 2>&1 <<'PY' &
 import socket, sys, threading
 listen, target, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 total = [0]; lock = threading.Lock()
@@ -61,7 +61,6 @@ while True:
 PY
   pids+=($!)
   sleep 0.3
-  echo "$port"
 }
 reset() { echo 0 > "$1"; }
 bytes() { cat "$1"; }
@@ -108,7 +107,8 @@ row "clone $N vCards (s)" "$(secs $t0 $t1)" "$(secs $t2 $t3)"
 diff -r "$W/vcards" "$W/laptop-out" >/dev/null || { echo "the clone differs from the source!" >&2; exit 1; }
 
 # Clone again through the counting relays: bytes on the wire.
-krelay=$(relay "$kport" "$W/kbytes"); grelay=$(relay "$gport" "$W/gbytes")
+relay "$kport" "$W/kbytes"; krelay=$relay_port
+relay "$gport" "$W/gbytes"; grelay=$relay_port
 "$KITH" clone --bundle "$W/laptop.json" "kith://127.0.0.1:$krelay" "$W/laptop2" >/dev/null
 git clone -q "git://127.0.0.1:$grelay/home" "$W/git-laptop2"
 sleep 0.3
