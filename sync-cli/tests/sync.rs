@@ -205,12 +205,12 @@ fn three_replicas_converge_under_random_edits_and_syncs() {
                     .filter(|p| p.starts_with(&format!("/contacts/me/r{r}-")))
                     .cloned()
                     .collect();
-                if let Some(path) = own.get(rng.below(own.len().max(1) as u64) as usize) {
-                    if get(k, path).is_some() {
-                        k.ok(&["rm", path]);
-                        files.remove(path);
-                        deleted.insert(path.clone());
-                    }
+                if let Some(path) = own.get(rng.below(own.len().max(1) as u64) as usize)
+                    && get(k, path).is_some()
+                {
+                    k.ok(&["rm", path]);
+                    files.remove(path);
+                    deleted.insert(path.clone());
                 }
             }
             _ => {
