@@ -14,6 +14,9 @@ pub const VERSION: u32 = 1;
 pub const MAX_FRAME: usize = 64 << 20;
 /// Bodies at least this long are deflated.
 const COMPRESS_AT: usize = 512;
+/// The deflate level: 6, like git's packs (level 1 sent 2% more than git on a clone of
+/// vCards; the time it costs is far below the transfer's).
+const COMPRESSION: u8 = 6;
 
 /// What a session is for, said by the side that connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +80,7 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let body = postcard::to_allocvec(self).expect("messages always encode");
         let (flags, body) = if body.len() >= COMPRESS_AT {
-            (1u8, miniz_oxide::deflate::compress_to_vec(&body, 1))
+            (1u8, miniz_oxide::deflate::compress_to_vec(&body, COMPRESSION))
         } else {
             (0u8, body)
         };
