@@ -91,30 +91,50 @@ pub fn dial(url: &Url, credentials: &Credentials) -> Result<ClientStream> {
         .with_context(|| format!("connecting to {url}"))
 }
 
-/// Runs a client session over a fresh link, with a progress bar while it moves data;
-/// `counts` says what the endpoint has done so far.
-fn session<E: Endpoint>(
-    url: &Url,
-    credentials: &Credentials,
-    endpoint: &mut E,
-    what: &str,
-    counts: impl Fn(&E) -> String,
-) -> Result<Traffic> {
-    let mut stream = dial(url, credentials)?;
-    let bar = crate::output::transfer(what);
-    let mut observe = |t: &Traffic, e: &E| {
-        bar.set_position(t.received);
-        bar.set_message(format!(
-            "{what} {} ({} sent)",
-            counts(e),
-            HumanBytes(t.sent)
-        ));
-    };
-    let result = sync::run(endpoint, &mut stream, &mut observe);
-    bar.finish_and_clear();
-    stream.conn.send_close_notify();
-    let _ = std::io::Write::flush(&mut stream);
-    result.map_err(|e| explain(e, url))
+/// An open link to another replica's sync service: one connection, any number of
+/// sessions (`kith sync` fetches and pushes over the same one).
+pub struct Link {
+    url: Url,
+    stream: ClientStream,
+}
+
+impl Link {
+    /// Connects to `url`.
+    pub fn open(url: &Url, credentials: &Credentials) -> Result<Link> {
+        Ok(Link {
+            url: url.clone(),
+            stream: dial(url, credentials)?,
+        })
+    }
+
+    /// Runs one client session, with a progress bar while it moves data; `counts` says
+    /// what the endpoint has done so far.
+    fn run<E: Endpoint>(
+        &mut self,
+        endpoint: &mut E,
+        what: &str,
+        counts: impl Fn(&E) -> String,
+    ) -> Result<Traffic> {
+        let bar = crate::output::transfer(what);
+        let mut observe = |t: &Traffic, e: &E| {
+            bar.set_position(t.received);
+            bar.set_message(format!(
+                "{what} {} ({} sent)",
+                counts(e),
+                HumanBytes(t.sent)
+            ));
+        };
+        let result = sync::run(endpoint, &mut self.stream, &mut observe);
+        bar.finish_and_clear();
+        result.map_err(|e| explain(e, &self.url))
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.stream.conn.send_close_notify();
+        let _ = std::io::Write::flush(&mut self.stream);
+    }
 }
 
 /// Adds what to do next to the errors a user can act on.
@@ -152,12 +172,12 @@ pub struct Fetched {
     pub seconds: f64,
 }
 
-/// Fetches every branch of `url` into `remotes/<remote>/<branch>`, dropping tracking
+/// Fetches every branch of the peer into `remotes/<remote>/<branch>`, dropping tracking
 /// branches the peer no longer has.
-pub fn fetch(store: &Store, remote: &str, url: &Url, credentials: &Credentials) -> Result<Fetched> {
+pub fn fetch(store: &Store, remote: &str, link: &mut Link) -> Result<Fetched> {
     let started = Instant::now();
     let mut client = FetchClient::new(store.clone());
-    let traffic = session(url, credentials, &mut client, "fetching", |c| {
+    let traffic = link.run(&mut client, "fetching", |c| {
         let r = c.report().cloned().unwrap_or_default();
         format!("{} objects, {} commits", r.objects, r.commits)
     })?;
@@ -217,14 +237,8 @@ pub enum Pushed {
     },
 }
 
-/// Pushes `branch` to `url` if that is a fast-forward of the peer's branch.
-pub fn push(
-    store: &Store,
-    remote: &str,
-    branch: &str,
-    url: &Url,
-    credentials: &Credentials,
-) -> Result<Pushed> {
+/// Pushes `branch` to the peer if that is a fast-forward of the peer's branch.
+pub fn push(store: &Store, remote: &str, branch: &str, link: &mut Link) -> Result<Pushed> {
     let Some(local) = store.head(branch)? else {
         bail!("branch {branch} has no commits to push");
     };
@@ -236,7 +250,7 @@ pub fn push(
         Arc::clone(&refusal),
     );
     let mut client = PushClient::new(store.clone(), pick);
-    session(url, credentials, &mut client, "pushing", |_| String::new())?;
+    link.run(&mut client, "pushing", |_| String::new())?;
     if let Some(reason) = refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Ok(Pushed::Refused { reason });
     }
@@ -318,8 +332,9 @@ pub fn sync_branch(
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     let mut merge = "up-to-date";
+    let mut link = Link::open(url, credentials)?;
     for _ in 0..ATTEMPTS {
-        let fetched = fetch(store, remote, url, credentials)?;
+        let fetched = fetch(store, remote, &mut link)?;
         let before = store.head_tree(branch)?;
         if let Some(theirs) = store.head(&sync::tracking_branch(remote, branch))? {
             let message = format!("sync: merge {branch} of {remote}");
@@ -334,9 +349,10 @@ pub fn sync_branch(
             }
         }
         changes.extend(describe(&store.diff(&before, &store.head_tree(branch)?)?));
+        let tracking = store.head(&sync::tracking_branch(remote, branch))?;
         let pushed = match store.head(branch)? {
-            Some(_) => push(store, remote, branch, url, credentials)?,
-            None => Pushed::UpToDate,
+            Some(ours) if Some(ours) != tracking => push(store, remote, branch, &mut link)?,
+            _ => Pushed::UpToDate,
         };
         let moved_meanwhile = matches!(&pushed, Pushed::Refused { reason } if reason.contains("moved meanwhile") || reason.contains("lacks"));
         if !moved_meanwhile {

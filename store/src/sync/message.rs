@@ -80,7 +80,10 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let body = postcard::to_allocvec(self).expect("messages always encode");
         let (flags, body) = if body.len() >= COMPRESS_AT {
-            (1u8, miniz_oxide::deflate::compress_to_vec(&body, COMPRESSION))
+            (
+                1u8,
+                miniz_oxide::deflate::compress_to_vec(&body, COMPRESSION),
+            )
         } else {
             (0u8, body)
         };

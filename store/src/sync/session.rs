@@ -19,7 +19,8 @@ pub trait Endpoint {
     fn is_done(&self) -> bool;
 }
 
-/// The serving side of one connection.
+/// The serving side of one connection: one session after another (each opened by a
+/// [`Message::Hello`]) until the peer hangs up.
 pub struct Server {
     store: Store,
     state: ServerState,
@@ -76,7 +77,10 @@ impl Endpoint for Server {
 
     fn handle(&mut self, message: Message) -> Result<Vec<Message>, SyncError> {
         match (&mut self.state, message) {
-            (ServerState::Greeting, Message::Hello { version, mode }) => {
+            (
+                ServerState::Greeting | ServerState::Serving(_) | ServerState::Finished,
+                Message::Hello { version, mode },
+            ) => {
                 if version != VERSION {
                     return Err(SyncError::Protocol(format!(
                         "peer speaks version {version}, this side {VERSION}"
@@ -114,8 +118,10 @@ impl Endpoint for Server {
         }
     }
 
+    /// Never: a connection may hold several sessions (a fetch, then a push), so the
+    /// server serves until the peer hangs up.
     fn is_done(&self) -> bool {
-        matches!(self.state, ServerState::Finished)
+        false
     }
 }
 

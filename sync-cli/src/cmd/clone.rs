@@ -85,15 +85,12 @@ impl Clone {
             },
         );
         config.save(&dir)?;
-        let fetched = remote::fetch(&store, "origin", &url, &joining.credentials).with_context(
-            || {
-                format!(
-                    "cloning {url}: the replica at {} is set up; `kith --store {} sync` finishes the copy",
-                    dir.display(),
-                    dir.display()
-                )
-            },
-        )?;
+        let fetched = remote::Link::open(&url, &joining.credentials)
+            .and_then(|mut link| remote::fetch(&store, "origin", &mut link))
+            .with_context(|| {
+                let dir = dir.display();
+                format!("cloning {url}: the replica at {dir} is set up; `kith --store {dir} sync` finishes the copy")
+            })?;
         for (branch, head) in &fetched.branches {
             let head: kith_store::Hash = head.parse()?;
             if store.head(branch)?.is_none() {

@@ -53,7 +53,8 @@ impl Fetch {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let (name, r) = ctx.config.remote(self.remote.as_deref())?;
         let url = Url::parse(&r.url)?;
-        let fetched = remote::fetch(&ctx.store, &name, &url, &remote::credentials(ctx)?)?;
+        let mut link = remote::Link::open(&url, &remote::credentials(ctx)?)?;
+        let fetched = remote::fetch(&ctx.store, &name, &mut link)?;
         if ctx.global.json {
             crate::output::print_json(&fetched)?;
         } else {
@@ -67,8 +68,8 @@ impl Push {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let (name, r) = ctx.config.remote(self.remote.as_deref())?;
         let url = Url::parse(&r.url)?;
-        let credentials = remote::credentials(ctx)?;
-        let pushed = remote::push(&ctx.store, &name, ctx.branch(), &url, &credentials)?;
+        let mut link = remote::Link::open(&url, &remote::credentials(ctx)?)?;
+        let pushed = remote::push(&ctx.store, &name, ctx.branch(), &mut link)?;
         if ctx.global.json {
             crate::output::print_json(&pushed)?;
         } else {
