@@ -38,6 +38,108 @@ pub struct RefUpdate {
     pub new: Hash,
 }
 
+/// One object wanted, with the object the receiver holds at the same place in its own
+/// tree, which the sender may send it as a change of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Want {
+    /// The object wanted.
+    pub hash: Hash,
+    /// An object the receiver has whose bytes are likely close.
+    pub base: Option<Hash>,
+}
+
+/// One object as sent: whole, as a change of the want's base, or missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sent {
+    /// The sender does not have it.
+    Missing,
+    /// Its canonical bytes.
+    Full(Vec<u8>),
+    /// Its bytes are the base's first `prefix` bytes, then `middle`, then the base's last
+    /// `suffix` bytes: one changed entry of a large directory node, one added line of a
+    /// vCard, travels as a few dozen bytes.
+    Delta {
+        /// Bytes kept from the start of the base.
+        prefix: u32,
+        /// Bytes kept from the end of the base.
+        suffix: u32,
+        /// The bytes in between.
+        middle: Vec<u8>,
+    },
+}
+
+impl Sent {
+    /// The best way to send `target` to a receiver holding `base`.
+    pub fn encode(target: Vec<u8>, base: Option<&[u8]>) -> Sent {
+        let Some(base) = base else {
+            return Sent::Full(target);
+        };
+        let prefix = common_prefix(base, &target);
+        let suffix = common_prefix_rev(&base[prefix..], &target[prefix..]);
+        let middle = target[prefix..target.len() - suffix].to_vec();
+        if middle.len() + 16 >= target.len() {
+            return Sent::Full(target);
+        }
+        Sent::Delta {
+            prefix: prefix as u32,
+            suffix: suffix as u32,
+            middle,
+        }
+    }
+
+    /// The object's bytes, given the base it was sent against (not yet verified).
+    pub fn decode(self, base: Option<&[u8]>) -> Option<Vec<u8>> {
+        match (self, base) {
+            (Sent::Full(bytes), _) => Some(bytes),
+            (
+                Sent::Delta {
+                    prefix,
+                    suffix,
+                    middle,
+                },
+                Some(base),
+            ) => {
+                let (prefix, suffix) = (prefix as usize, suffix as usize);
+                if prefix.checked_add(suffix)? > base.len() {
+                    return None;
+                }
+                let mut out = Vec::with_capacity(prefix + middle.len() + suffix);
+                out.extend_from_slice(&base[..prefix]);
+                out.extend_from_slice(&middle);
+                out.extend_from_slice(&base[base.len() - suffix..]);
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes this answer carries (for bounding answers).
+    pub fn len(&self) -> usize {
+        match self {
+            Sent::Missing => 0,
+            Sent::Full(bytes) => bytes.len(),
+            Sent::Delta { middle, .. } => middle.len() + 8,
+        }
+    }
+
+    /// Whether it carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn common_prefix_rev(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// One protocol message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -62,11 +164,11 @@ pub enum Message {
         common: Vec<Hash>,
     },
     /// Receiver to sender: send these objects.
-    WantObjects(Vec<Hash>),
-    /// Sender to receiver: canonical bytes answering the first objects of the last
-    /// [`Message::WantObjects`], in its order (at least one; the receiver asks again for
-    /// the rest); `None` for an object the sender does not have.
-    Objects(Vec<Option<Vec<u8>>>),
+    WantObjects(Vec<Want>),
+    /// Sender to receiver: the objects answering the last [`Message::WantCommits`], or the
+    /// first ones of the last [`Message::WantObjects`] in its order (at least one; the
+    /// receiver asks again for the rest).
+    Objects(Vec<Sent>),
     /// Pusher to server: the ref moves wanted once the server holds the objects.
     Push(Vec<RefUpdate>),
     /// Server to pusher: the outcome of each ref move, in order (`None`: done).
@@ -163,7 +265,7 @@ mod tests {
                 version: VERSION,
                 mode: Mode::Fetch,
             },
-            Message::Objects(vec![Some(vec![7; 5000]), None]),
+            Message::Objects(vec![Sent::Full(vec![7; 5000]), Sent::Missing]),
             Message::Push(vec![RefUpdate {
                 name: "main".into(),
                 old: None,
@@ -184,6 +286,32 @@ mod tests {
             }
         }
         assert_eq!(out, messages);
+    }
+
+    #[test]
+    fn deltas_rebuild_the_target_and_fall_back_to_whole_objects() {
+        let base = b"BEGIN:VCARD\r\nFN:A\r\nNOTE:a long note that stays the same\r\nEND:VCARD\r\n"
+            .to_vec();
+        let target = String::from_utf8(base.clone())
+            .unwrap()
+            .replace("FN:A", "FN:Ab")
+            .into_bytes();
+        let sent = Sent::encode(target.clone(), Some(&base));
+        assert!(
+            matches!(&sent, Sent::Delta { middle, .. } if middle.len() < 4),
+            "{sent:?}"
+        );
+        assert_eq!(sent.decode(Some(&base)).unwrap(), target);
+        assert!(matches!(
+            Sent::encode(b"xyz".to_vec(), Some(&base)),
+            Sent::Full(_)
+        ));
+        let bogus = Sent::Delta {
+            prefix: 60,
+            suffix: 60,
+            middle: vec![],
+        };
+        assert_eq!(bogus.decode(Some(&base)), None);
     }
 
     #[test]

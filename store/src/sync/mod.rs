@@ -19,7 +19,9 @@ mod send;
 mod session;
 pub mod transport;
 
-pub use message::{FrameDecoder, FrameError, MAX_FRAME, Message, Mode, RefUpdate, VERSION};
+pub use message::{
+    FrameDecoder, FrameError, MAX_FRAME, Message, Mode, RefUpdate, Sent, VERSION, Want,
+};
 pub use receive::{FetchReport, Receiver};
 pub use send::Sender;
 pub use session::{Endpoint, FetchClient, PushClient, Server};

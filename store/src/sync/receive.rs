@@ -19,7 +19,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::SyncError;
-use super::message::Message;
+use super::message::{Message, Sent, Want};
 use super::send::MAX_WANT;
 use crate::backend::LockGuard;
 use crate::hash::Hash;
@@ -64,13 +64,20 @@ enum State {
     Trees {
         commits: Vec<(Hash, Vec<u8>)>,
         nodes: Vec<(Hash, Vec<u8>)>,
-        asked: Vec<(Hash, String)>,
-        /// Objects to ask for, with their paths (a partial replica asks only for what
-        /// its scope reaches).
-        queue: VecDeque<(Hash, String)>,
+        asked: Vec<Queued>,
+        queue: VecDeque<Queued>,
         seen: HashSet<Hash>,
     },
     Done,
+}
+
+/// An object to ask for: its path (a partial replica asks only for what its scope
+/// reaches) and what this store holds at the same place, for the sender to send a change
+/// of.
+struct Queued {
+    hash: Hash,
+    path: String,
+    base: Option<Hash>,
 }
 
 /// Fetches the commits `wants` (and everything they need) into a store.
@@ -82,6 +89,8 @@ pub struct Receiver {
     wants: Vec<Hash>,
     state: State,
     report: FetchReport,
+    /// The root tree the fetched trees are likely close to: the newest common commit's.
+    base_root: Option<Hash>,
     _hold: LockGuard,
 }
 
@@ -115,6 +124,7 @@ impl Receiver {
             wants: missing,
             state,
             report: FetchReport::default(),
+            base_root: None,
             _hold: hold,
         };
         if receiver.wants.is_empty() {
@@ -174,11 +184,21 @@ impl Receiver {
             return Ok(vec![Message::Haves(haves)]);
         }
         let common = std::mem::take(acked);
+        self.base_root = self.base_root(&common)?;
         self.state = State::Commits;
         Ok(vec![Message::WantCommits {
             heads: self.wants.clone(),
             common,
         }])
+    }
+
+    /// The tree of the first common commit, else of the first local branch.
+    fn base_root(&self, common: &[Hash]) -> Result<Option<Hash>, SyncError> {
+        let local = self.store.branches()?.into_iter().map(|(_, h)| h);
+        match common.iter().copied().chain(local).next() {
+            Some(c) => Ok(Some(self.store.commit(&c)?.tree)),
+            None => Ok(None),
+        }
     }
 
     /// Ends the lines whose offered commit was acked.
@@ -192,20 +212,26 @@ impl Receiver {
         }
     }
 
-    fn take_commits(&mut self, objects: Vec<Option<Vec<u8>>>) -> Result<Vec<Message>, SyncError> {
+    fn take_commits(&mut self, objects: Vec<Sent>) -> Result<Vec<Message>, SyncError> {
         let mut commits = Vec::new();
         let mut roots = VecDeque::new();
         let mut seen = HashSet::new();
-        for bytes in objects {
-            let bytes = bytes.ok_or_else(|| {
-                SyncError::Protocol("the sender lacks a commit it offered".into())
-            })?;
+        for sent in objects {
+            let Sent::Full(bytes) = sent else {
+                return Err(SyncError::Protocol(
+                    "commits must be sent whole, and only those the sender has".into(),
+                ));
+            };
             let hash = Hash::of(&bytes);
             let Ok(Object::Commit(c)) = Object::decode(&bytes) else {
                 return Err(SyncError::BadObject(hash));
             };
             if !self.store.object_store().contains(&c.tree)? && seen.insert(c.tree) {
-                roots.push_back((c.tree, String::new()));
+                roots.push_back(Queued {
+                    hash: c.tree,
+                    path: String::new(),
+                    base: self.base_root,
+                });
             }
             commits.push((hash, bytes));
         }
@@ -226,15 +252,8 @@ impl Receiver {
         self.ask_or_finish()
     }
 
-    fn take_trees(&mut self, objects: Vec<Option<Vec<u8>>>) -> Result<Vec<Message>, SyncError> {
-        let State::Trees {
-            nodes,
-            asked,
-            queue,
-            seen,
-            ..
-        } = &mut self.state
-        else {
+    fn take_trees(&mut self, objects: Vec<Sent>) -> Result<Vec<Message>, SyncError> {
+        let State::Trees { asked, queue, .. } = &mut self.state else {
             unreachable!("only fetching trees")
         };
         if objects.is_empty() || objects.len() > asked.len() {
@@ -246,32 +265,70 @@ impl Receiver {
         for rest in asked.drain(objects.len()..).rev() {
             queue.push_front(rest);
         }
-        for ((hash, path), bytes) in asked.into_iter().zip(objects) {
-            let bytes = bytes.ok_or(SyncError::Missing(hash))?;
-            if Hash::of(&bytes) != hash {
-                return Err(SyncError::BadObject(hash));
-            }
-            match Object::decode(&bytes).map_err(|_| SyncError::BadObject(hash))? {
-                Object::Blob(_) => {
-                    self.store.object_store().write(&hash, &bytes)?;
-                    self.report.objects += 1;
-                    self.report.bytes += bytes.len() as u64;
-                }
-                Object::Node(node) => {
-                    for (child, path) in children(&node, &path) {
-                        if self.store.scope().reaches(&path)
-                            && !self.store.object_store().contains(&child)?
-                            && seen.insert(child)
-                        {
-                            queue.push_back((child, path));
-                        }
-                    }
-                    nodes.push((hash, bytes));
-                }
-                Object::Commit(_) => return Err(SyncError::BadObject(hash)),
-            }
+        for (want, sent) in asked.into_iter().zip(objects) {
+            let bytes = self.rebuild(&want, sent)?;
+            self.take_object(want, bytes)?;
         }
         self.ask_or_finish()
+    }
+
+    /// The bytes of a wanted object, whole or rebuilt from its base, verified.
+    fn rebuild(&self, want: &Queued, sent: Sent) -> Result<Vec<u8>, SyncError> {
+        let base = match (&sent, want.base) {
+            (Sent::Missing, _) => return Err(SyncError::Missing(want.hash)),
+            (Sent::Delta { .. }, Some(b)) => self.store.object_store().read(&b)?,
+            _ => None,
+        };
+        let bytes = sent
+            .decode(base.as_deref())
+            .ok_or(SyncError::BadObject(want.hash))?;
+        if Hash::of(&bytes) != want.hash {
+            return Err(SyncError::BadObject(want.hash));
+        }
+        Ok(bytes)
+    }
+
+    /// Keeps a verified object: a blob at once, a node until its children are here.
+    fn take_object(&mut self, want: Queued, bytes: Vec<u8>) -> Result<(), SyncError> {
+        match Object::decode(&bytes).map_err(|_| SyncError::BadObject(want.hash))? {
+            Object::Blob(_) => {
+                self.store.object_store().write(&want.hash, &bytes)?;
+                self.report.objects += 1;
+                self.report.bytes += bytes.len() as u64;
+            }
+            Object::Node(node) => {
+                let base = self.base_node(want.base)?;
+                let State::Trees {
+                    nodes, queue, seen, ..
+                } = &mut self.state
+                else {
+                    unreachable!("only fetching trees")
+                };
+                for child in children(&node, base.as_ref(), &want.path) {
+                    if self.store.scope().reaches(&child.path)
+                        && !self.store.object_store().contains(&child.hash)?
+                        && seen.insert(child.hash)
+                    {
+                        queue.push_back(child);
+                    }
+                }
+                nodes.push((want.hash, bytes));
+            }
+            Object::Commit(_) => return Err(SyncError::BadObject(want.hash)),
+        }
+        Ok(())
+    }
+
+    /// The local node at the same place as a fetched one, if this store has it.
+    fn base_node(&self, base: Option<Hash>) -> Result<Option<Node>, SyncError> {
+        let Some(b) = base else { return Ok(None) };
+        match self.store.object_store().read(&b)? {
+            Some(bytes) => match Object::decode(&bytes) {
+                Ok(Object::Node(node)) => Ok(Some(node)),
+                _ => Ok(None),
+            },
+            None => Ok(None),
+        }
     }
 
     /// Asks for the next batch of missing objects, or writes the held nodes and commits.
@@ -282,8 +339,14 @@ impl Receiver {
         if !queue.is_empty() {
             let n = queue.len().min(MAX_WANT);
             *asked = queue.drain(..n).collect();
-            let hashes = asked.iter().map(|(h, _)| *h).collect();
-            return Ok(vec![Message::WantObjects(hashes)]);
+            let wants = asked
+                .iter()
+                .map(|q| Want {
+                    hash: q.hash,
+                    base: q.base,
+                })
+                .collect();
+            return Ok(vec![Message::WantObjects(wants)]);
         }
         let State::Trees { commits, nodes, .. } = std::mem::replace(&mut self.state, State::Done)
         else {
@@ -322,16 +385,34 @@ fn advance(store: &Store, line: &mut Line) -> Result<Option<Hash>, SyncError> {
     Ok(Some(at))
 }
 
-/// The objects a node of the directory at `path` refers to, with their paths.
-fn children(node: &Node, path: &str) -> Vec<(Hash, String)> {
+/// The objects a node of the directory at `path` refers to, each with the object at the
+/// same place in `base` (the local node this one replaces): the entry of the same name,
+/// or the trie child in the same slot.
+fn children(node: &Node, base: Option<&Node>, path: &str) -> Vec<Queued> {
     match node {
         Node::Leaf(entries) => entries
             .iter()
-            .map(|e| (e.hash, format!("{path}/{}", e.name)))
+            .map(|e| Queued {
+                hash: e.hash,
+                path: format!("{path}/{}", e.name),
+                base: match base {
+                    Some(Node::Leaf(old)) => old.iter().find(|o| o.name == e.name).map(|o| o.hash),
+                    _ => None,
+                },
+            })
             .collect(),
         Node::Inode { children, .. } => children
             .iter()
-            .map(|(_, h)| (*h, path.to_string()))
+            .map(|(slot, h)| Queued {
+                hash: *h,
+                path: path.to_string(),
+                base: match base {
+                    Some(Node::Inode { children: old, .. }) => {
+                        old.iter().find(|(s, _)| s == slot).map(|(_, h)| *h)
+                    }
+                    _ => None,
+                },
+            })
             .collect(),
     }
 }

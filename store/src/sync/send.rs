@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::SyncError;
-use super::message::Message;
+use super::message::{Message, Sent, Want};
 use crate::hash::Hash;
 use crate::store::Store;
 
@@ -52,30 +52,46 @@ impl Sender {
         Ok(out)
     }
 
-    /// The first of `hashes`' objects, up to [`ANSWER_BYTES`].
-    fn some_objects(&self, hashes: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+    /// The first of the wanted objects, up to [`ANSWER_BYTES`], each as a change of its
+    /// base when that is smaller.
+    fn some_objects(&self, wants: &[Want]) -> Result<Vec<Sent>, SyncError> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        for h in hashes {
+        for want in wants {
             if bytes >= ANSWER_BYTES {
                 break;
             }
-            let object = self.store.object_store().read(h)?;
-            bytes += object.as_ref().map_or(0, Vec::len);
-            out.push(object);
+            let sent = match self.store.object_store().read(&want.hash)? {
+                None => Sent::Missing,
+                Some(target) => {
+                    let base = match want.base {
+                        Some(b) => self.store.object_store().read(&b)?,
+                        None => None,
+                    };
+                    Sent::encode(target, base.as_deref())
+                }
+            };
+            bytes += sent.len();
+            out.push(sent);
         }
         Ok(out)
     }
 
-    fn objects(&self, hashes: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+    fn objects(&self, hashes: &[Hash]) -> Result<Vec<Sent>, SyncError> {
         hashes
             .iter()
-            .map(|h| Ok(self.store.object_store().read(h)?))
+            .map(|h| {
+                Ok(self
+                    .store
+                    .object_store()
+                    .read(h)?
+                    .map_or(Sent::Missing, Sent::Full))
+            })
             .collect()
     }
 
     /// The commits reachable from `heads` and not from `common`, parents before children.
-    fn commits(&self, heads: &[Hash], common: &[Hash]) -> Result<Vec<Option<Vec<u8>>>, SyncError> {
+    fn commits(&self, heads: &[Hash], common: &[Hash]) -> Result<Vec<Sent>, SyncError> {
         let mut present = Vec::new();
         for c in common {
             if self.store.object_store().contains(c)? {
