@@ -541,7 +541,7 @@ fn peers_without_a_valid_certificate_from_the_users_root_are_refused() {
 fn forging_server(k: &Kith) -> (u16, std::thread::JoinHandle<()>) {
     use kith_identity::Site;
     use kith_identity::link::{self, Credentials};
-    use kith_store::sync::{self, Endpoint, Message, Server, SyncError};
+    use kith_store::sync::{self, Endpoint, Message, Sent, Server, SyncError};
 
     struct Forger(Server);
     impl Endpoint for Forger {
@@ -552,8 +552,10 @@ fn forging_server(k: &Kith) -> (u16, std::thread::JoinHandle<()>) {
             let mut out = self.0.handle(m)?;
             for reply in &mut out {
                 if let Message::Objects(objects) = reply {
-                    for bytes in objects.iter_mut().flatten() {
-                        if bytes[0] == kith_store::ObjectKind::Blob as u8 {
+                    for sent in objects.iter_mut() {
+                        if let Sent::Full(bytes) = sent
+                            && bytes[0] == kith_store::ObjectKind::Blob as u8
+                        {
                             *bytes.last_mut().unwrap() ^= 1;
                         }
                     }
