@@ -9,5 +9,7 @@
 //! services arrive later.
 
 pub mod flags;
+pub mod mailbox;
+pub mod maildir;
 
 pub use flags::FlagsMerge;

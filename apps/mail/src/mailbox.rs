@@ -1,0 +1,313 @@
+//! How mail lives in the store: one folder per mailbox, each message a blob kept byte
+//! for byte, its flags a small file beside it.
+//!
+//! ```text
+//! /mail/<user>/<mailbox>[/<child mailbox>...]/
+//!     .uidvalidity          decimal; fixed when the mailbox is made
+//!     .uidnext              decimal; the next UID (merges as the larger of two)
+//!     .cur/<uid>.eml        a message with its UID
+//!     .cur/<uid>.flags      its flags, one per line (merges as sets, see `flags`)
+//!     .new/<id>.eml         a message that has no UID yet (delivered by another
+//!     .new/<id>.flags       replica, or imported from a Maildir); `id` names its bytes
+//! ```
+//!
+//! Names starting with `.` are the mailbox's own; a child mailbox's name never starts
+//! with one. A message's bytes are one blob however many mailboxes hold it, so a copy
+//! or a move costs a directory entry. UIDs are given by one replica, the one serving
+//! IMAP ([`Mailbox::assign_uids`]); every other replica adds messages under `.new/`, so
+//! two replicas never give the same UID to different messages. A flag change rewrites
+//! one small file: a tiny commit that syncs and merges on its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kith_store::{EntryKind, Hash, Store, Transaction};
+
+use crate::flags::{format_flags, parse_flags};
+
+/// The file holding a mailbox's UIDVALIDITY.
+pub const UIDVALIDITY: &str = ".uidvalidity";
+/// The file holding a mailbox's next UID.
+pub const UIDNEXT: &str = ".uidnext";
+/// The folder of messages with UIDs.
+pub const CUR: &str = ".cur";
+/// The folder of messages waiting for a UID.
+pub const NEW: &str = ".new";
+
+/// One message of a mailbox as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Where it is: its UID, or its name under `.new/`.
+    pub key: Key,
+    /// The blob of its bytes.
+    pub blob: Hash,
+    /// Its flags (`\Seen`, `\Flagged`, keywords...).
+    pub flags: BTreeSet<String>,
+}
+
+/// A message's place in its mailbox.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    /// Under `.cur/` with this UID.
+    Uid(u32),
+    /// Under `.new/` with this name.
+    New(String),
+}
+
+impl Key {
+    /// The store path of its message file (`kind` is `eml` or `flags`) in `mailbox`.
+    pub fn path(&self, mailbox: &str, kind: &str) -> String {
+        match self {
+            Key::Uid(uid) => format!("{mailbox}/{CUR}/{uid}.{kind}"),
+            Key::New(id) => format!("{mailbox}/{NEW}/{id}.{kind}"),
+        }
+    }
+}
+
+/// Why a mailbox operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] kith_store::Error),
+    /// A mailbox name cannot be used.
+    #[error(
+        "bad mailbox name {0:?}: names are `/`-separated parts, none empty or starting with `.`"
+    )]
+    BadName(String),
+    /// A file of the mailbox does not hold what it should.
+    #[error("{path}: {detail}")]
+    Corrupt {
+        /// The store path.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One mailbox at a root of the store.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    /// Its folder, e.g. `/mail/me/INBOX`.
+    pub path: String,
+}
+
+impl Mailbox {
+    /// The mailbox `name` (`INBOX`, `Archive/2024`) of `user`.
+    pub fn of(user: &str, name: &str) -> Result<Mailbox, Error> {
+        check_name(user)?;
+        check_name(name)?;
+        Ok(Mailbox {
+            path: format!("/mail/{user}/{name}"),
+        })
+    }
+
+    /// The mailbox at a store folder.
+    pub fn at(path: &str) -> Mailbox {
+        Mailbox {
+            path: path.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Makes the mailbox if it does not exist (UIDVALIDITY from the clock's seconds).
+    pub fn create(
+        &self,
+        store: &Store,
+        tx: &mut Transaction,
+        uidvalidity: u32,
+    ) -> Result<(), Error> {
+        let file = format!("{}/{UIDVALIDITY}", self.path);
+        if store.get(&tx.tree()?, &file)?.is_none() {
+            tx.put(&file, format!("{uidvalidity}\n").as_bytes())?;
+            tx.put(&format!("{}/{UIDNEXT}", self.path), b"1\n")?;
+        }
+        Ok(())
+    }
+
+    /// Whether the folder at `root` is a mailbox.
+    pub fn exists(&self, store: &Store, root: &Hash) -> Result<bool, Error> {
+        Ok(store
+            .find(root, &format!("{}/{UIDVALIDITY}", self.path))?
+            .is_some())
+    }
+
+    /// The mailbox's UIDVALIDITY and next UID.
+    pub fn uids(&self, store: &Store, root: &Hash) -> Result<(u32, u32), Error> {
+        let validity = self.number(store, root, UIDVALIDITY)?.unwrap_or(1);
+        let next = self.number(store, root, UIDNEXT)?.unwrap_or(1);
+        Ok((validity, next))
+    }
+
+    fn number(&self, store: &Store, root: &Hash, file: &str) -> Result<Option<u32>, Error> {
+        let path = format!("{}/{file}", self.path);
+        let Some(bytes) = store.get(root, &path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        text.trim().parse().map(Some).map_err(|_| Error::Corrupt {
+            path,
+            detail: format!("{:?} is not a number", text.trim()),
+        })
+    }
+
+    /// Every message, UIDs first in order, then those waiting for one.
+    pub fn messages(&self, store: &Store, root: &Hash) -> Result<Vec<Message>, Error> {
+        let mut out = self.folder(store, root, CUR, |stem| stem.parse().ok().map(Key::Uid))?;
+        out.extend(self.folder(store, root, NEW, |stem| Some(Key::New(stem.to_string())))?);
+        Ok(out)
+    }
+
+    fn folder(
+        &self,
+        store: &Store,
+        root: &Hash,
+        folder: &str,
+        key: impl Fn(&str) -> Option<Key>,
+    ) -> Result<Vec<Message>, Error> {
+        let dir = format!("{}/{folder}", self.path);
+        let mut blobs: BTreeMap<Key, Hash> = BTreeMap::new();
+        let mut flags: BTreeMap<Key, Hash> = BTreeMap::new();
+        if store.find(root, &dir)?.is_none() {
+            return Ok(Vec::new());
+        }
+        for entry in store.list(root, &dir)? {
+            let Some((stem, kind)) = entry.name.rsplit_once('.') else {
+                continue;
+            };
+            match (key(stem), kind, entry.kind) {
+                (Some(k), "eml", EntryKind::File) => blobs.insert(k, entry.hash),
+                (Some(k), "flags", EntryKind::File) => flags.insert(k, entry.hash),
+                _ => None,
+            };
+        }
+        let mut out = Vec::new();
+        for (key, blob) in blobs {
+            let flags = match flags.get(&key) {
+                Some(h) => parse_flags(&store.blob(h)?).ok_or_else(|| Error::Corrupt {
+                    path: key.path(&self.path, "flags"),
+                    detail: "not a flags file (one flag per line)".into(),
+                })?,
+                None => BTreeSet::new(),
+            };
+            out.push(Message { key, blob, flags });
+        }
+        Ok(out)
+    }
+
+    /// Adds a message without a UID (to `.new/`); returns its key.
+    pub fn add(
+        &self,
+        tx: &mut Transaction,
+        bytes: &[u8],
+        flags: &BTreeSet<String>,
+    ) -> Result<Key, Error> {
+        let key = Key::New(Hash::of(&kith_store::encode_blob(bytes)).to_hex()[..24].to_string());
+        tx.put(&key.path(&self.path, "eml"), bytes)?;
+        self.set_flags(tx, &key, flags)?;
+        Ok(key)
+    }
+
+    /// Sets a message's flags (no file when there are none).
+    pub fn set_flags(
+        &self,
+        tx: &mut Transaction,
+        key: &Key,
+        flags: &BTreeSet<String>,
+    ) -> Result<(), Error> {
+        let path = key.path(&self.path, "flags");
+        if flags.is_empty() {
+            tx.remove(&path)?;
+        } else {
+            tx.put(&path, &format_flags(flags))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a message and its flags.
+    pub fn expunge(&self, tx: &mut Transaction, key: &Key) -> Result<(), Error> {
+        tx.remove(&key.path(&self.path, "eml"))?;
+        tx.remove(&key.path(&self.path, "flags"))?;
+        Ok(())
+    }
+
+    /// Gives every message under `.new/` the next UID, in name order; returns the UIDs
+    /// given. Only the replica serving IMAP does this.
+    pub fn assign_uids(&self, store: &Store, tx: &mut Transaction) -> Result<Vec<u32>, Error> {
+        let root = tx.tree()?;
+        let (_, mut next) = self.uids(store, &root)?;
+        let waiting = self.folder(store, &root, NEW, |stem| Some(Key::New(stem.to_string())))?;
+        let mut given = Vec::new();
+        for message in waiting {
+            let uid = Key::Uid(next);
+            tx.set(
+                &uid.path(&self.path, "eml"),
+                Some((EntryKind::File, message.blob)),
+            )?;
+            self.set_flags(tx, &uid, &message.flags)?;
+            self.expunge(tx, &message.key)?;
+            given.push(next);
+            next += 1;
+        }
+        if !given.is_empty() {
+            tx.put(
+                &format!("{}/{UIDNEXT}", self.path),
+                format!("{next}\n").as_bytes(),
+            )?;
+        }
+        Ok(given)
+    }
+}
+
+/// Checks a `/`-separated mailbox or user name.
+fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name
+            .split('/')
+            .all(|p| !p.is_empty() && !p.starts_with('.') && kith_store::validate_name(p).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName(name.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_wait_under_new_until_the_serving_replica_gives_uids() {
+        let store = Store::memory();
+        let inbox = Mailbox::of("me", "INBOX").unwrap();
+        let mut tx = store.transaction("main").unwrap();
+        inbox.create(&store, &mut tx, 7).unwrap();
+        let seen = BTreeSet::from(["\\Seen".to_string()]);
+        inbox
+            .add(&mut tx, b"Subject: a\r\n\r\nA\r\n", &BTreeSet::new())
+            .unwrap();
+        inbox
+            .add(&mut tx, b"Subject: b\r\n\r\nB\r\n", &seen)
+            .unwrap();
+        let root = tx.tree().unwrap();
+        assert_eq!(inbox.messages(&store, &root).unwrap().len(), 2);
+        assert_eq!(inbox.assign_uids(&store, &mut tx).unwrap(), vec![1, 2]);
+        let root = tx.tree().unwrap();
+        let messages = inbox.messages(&store, &root).unwrap();
+        assert_eq!(
+            messages.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
+            [Key::Uid(1), Key::Uid(2)]
+        );
+        assert!(messages.iter().any(|m| m.flags == seen));
+        assert_eq!(inbox.uids(&store, &root).unwrap(), (7, 3));
+        inbox.expunge(&mut tx, &Key::Uid(2)).unwrap();
+        inbox
+            .add(&mut tx, b"Subject: c\r\n\r\nC\r\n", &BTreeSet::new())
+            .unwrap();
+        assert_eq!(
+            inbox.assign_uids(&store, &mut tx).unwrap(),
+            vec![3],
+            "UIDs are never reused"
+        );
+        assert!(Mailbox::of("me", ".hidden").is_err() && Mailbox::of("me", "a//b").is_err());
+    }
+}
