@@ -10,7 +10,9 @@ use kith_store::EntryKind;
 use crate::context::Context;
 
 /// Write the files under PREFIX into the folder DEST, byte for byte, e.g. a vdir for khard
-/// or khal. DEST must be empty or absent, unless --mirror is given.
+/// or khal. DEST must be empty or absent, unless --mirror is given. A mailbox under
+/// /mail/ is written as a Maildir (cur/, new/, tmp/; flags in the file names), which
+/// `kith import DEST PREFIX` reads back.
 #[derive(Args, Debug)]
 pub struct Export {
     /// What to export, e.g. /contacts/me/default
@@ -25,6 +27,9 @@ pub struct Export {
 
 impl Export {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        if let Some(done) = crate::cmd::mail::export(ctx, &self.prefix, &self.dest)? {
+            return Ok(done);
+        }
         let root = ctx.store.head_tree(ctx.branch())?;
         match ctx.store.find(&root, &self.prefix)? {
             Some((EntryKind::Dir, _)) => {}

@@ -11,8 +11,11 @@ use kith_store::{Entry, EntryKind, Hash, Store};
 use crate::context::Context;
 
 /// Make PREFIX hold exactly the files under SRC, as one commit: new and changed files are
-/// added, files missing from SRC are removed. Works for a vdir (one .vcf or .ics per item),
-/// a Maildir, or any tree of files. Bytes are stored exactly as they are.
+/// added, files missing from SRC are removed. Works for a vdir (one .vcf or .ics per item)
+/// or any tree of files. Bytes are stored exactly as they are.
+///
+/// Under /mail/, SRC may be a Maildir (the mailbox then holds exactly its messages, with
+/// the flags its file names carry) or an mbox file (its messages are added).
 #[derive(Args, Debug)]
 pub struct Import {
     /// The folder to read
@@ -28,6 +31,9 @@ impl Import {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         if kith_store::split_path(&self.prefix)?.is_empty() {
             bail!("PREFIX must name a folder below the root, e.g. /contacts/me/default");
+        }
+        if crate::cmd::mail::is_mail_import(&self.prefix, &self.src) {
+            return crate::cmd::mail::import(ctx, &self.src, &self.prefix, self.message.clone());
         }
         let meta = std::fs::metadata(&self.src)
             .with_context(|| format!("reading {}", self.src.display()))?;

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod import;
 pub mod init;
 pub mod log;
+pub mod mail;
 pub mod merge;
 pub mod remote;
 pub mod serve;
