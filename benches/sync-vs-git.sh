@@ -16,6 +16,7 @@ TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
 N=10000; [[ "${1:-}" == "--quick" ]] && N=2000
 
 command -v git >/dev/null || { echo "needs git" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || apt-get install -y -qq time >/dev/null
 cargo build --release --locked -q -p kith
 KITH="$TARGET/release/kith"
 W=$(mktemp -d /tmp/kith-sync-bench.XXXXXX)
@@ -98,10 +99,23 @@ sleep 0.5
 
 printf '%-44s %12s %12s %8s\n' "figure" "kith" "git" "ratio"
 
+# CPU seconds (user + system) of a process so far, from /proc.
+cpu_of() { python3 -c "import os,sys; f=open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))" "$1"; }
+# CPU seconds of a command and the processes it waited for.
+cpu_run() { /usr/bin/time -f '%U %S' -o "$W/cpu" "$@" >/dev/null; awk '{print $1+$2}' "$W/cpu"; }
+serve_pid=$(pgrep -f "kith --store $W/home serve sync" | head -1)
+
 # Clone, timed without the relay.
 t0=$(now); "$KITH" clone --bundle "$W/laptop.json" "kith://127.0.0.1:$kport" "$W/laptop" >/dev/null; t1=$(now)
 t2=$(now); git clone -q "git://127.0.0.1:$gport/home" "$W/git-laptop"; t3=$(now)
 row "clone $N vCards (s)" "$(secs $t0 $t1)" "$(secs $t2 $t3)"
+# CPU of both ends: kith's client plus its server process; git's clone plus the
+# upload-pack it runs over file:// (the same pack protocol, its server side as a child).
+s0=$(cpu_of "$serve_pid")
+kc=$(cpu_run "$KITH" clone --bundle "$W/laptop.json" "kith://127.0.0.1:$kport" "$W/laptop-cpu")
+s1=$(cpu_of "$serve_pid")
+gc=$(cpu_run git clone -q --no-local "file://$W/git/home" "$W/git-laptop-cpu")
+row "  CPU, both ends (s)" "$(python3 -c "print(f'{$kc + $s1 - $s0:.2f}')")" "$gc"
 "$KITH" --store "$W/laptop" export /contacts/me/default "$W/laptop-out" >/dev/null
 diff -r "$W/vcards" "$W/laptop-out" >/dev/null || { echo "the clone differs from the source!" >&2; exit 1; }
 

@@ -185,14 +185,19 @@ fn clone_then_sync_one_change_sends_only_that_path() {
     // A small edit travels as changes of what the laptop has: the card and each node on
     // its path as a few bytes.
     let card = &items[1234];
-    let edited = card.1.replace("END:VCARD", "TEL:+44 1632 960000\r\nEND:VCARD");
+    let edited = card
+        .1
+        .replace("END:VCARD", "TEL:+44 1632 960000\r\nEND:VCARD");
     commit(&home, &[(card.0.as_str(), edited.as_str())]);
     let (ended, bytes, _) = fetch(&laptop, &home, None);
     assert!(matches!(ended, Ended::Done));
     println!("one edited line: {bytes} bytes");
     assert!(bytes < 1500, "an edit of one line moved {bytes} bytes");
     let tree = laptop.head_tree("remote/main").unwrap();
-    assert_eq!(laptop.get(&tree, &card.0).unwrap().unwrap(), edited.as_bytes());
+    assert_eq!(
+        laptop.get(&tree, &card.0).unwrap().unwrap(),
+        edited.as_bytes()
+    );
 }
 
 #[test]

@@ -14,9 +14,9 @@ pub const VERSION: u32 = 1;
 pub const MAX_FRAME: usize = 64 << 20;
 /// Bodies at least this long are deflated.
 const COMPRESS_AT: usize = 512;
-/// The deflate level: 6, like git's packs (level 1 sent 2% more than git on a clone of
-/// vCards; the time it costs is far below the transfer's).
-const COMPRESSION: u8 = 6;
+/// The deflate level. Measured on 4 MB of vCards with miniz_oxide: level 1 keeps 56% of
+/// the bytes at 50 MB/s, level 2 37% at 46 MB/s, level 6 36% at 17.5 MB/s.
+const COMPRESSION: u8 = 2;
 
 /// What a session is for, said by the side that connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
