@@ -109,6 +109,13 @@ impl Credentials {
         Ok(Arc::new(config))
     }
 
+    /// A server configuration for clients outside the user's devices (mail from the
+    /// internet, apps): this certificate, no client certificate asked for.
+    pub fn public_server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
+        let config = verify::public_server_config(&self.cert_pem, &self.key_pem)?;
+        Ok(Arc::new(config))
+    }
+
     /// The server side's TLS configuration.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
         let config = verify::server_config(

@@ -75,7 +75,10 @@ fn mbox_in_maildir_out_and_notmuch_tags_back_as_flags() {
     assert!(out.contains("wrote 40 messages"), "{out}");
     let listed = python(READ_MAILDIR, &[&maildir]);
     assert_eq!(listed.lines().count(), 40, "{listed}");
-    assert!(listed.lines().any(|l| l.trim_end() == "<m7@example.org>"), "{listed}");
+    assert!(
+        listed.lines().any(|l| l.trim_end() == "<m7@example.org>"),
+        "{listed}"
+    );
 
     // notmuch indexes the Maildir and its tag changes rename the files (flags).
     let config = work.path().join("notmuch.conf");

@@ -1,15 +1,17 @@
-//! kith-mail is Kith's SMTP (inbound, submission, outbound queue) and IMAP over the store:
-//! each message is kept byte for byte under `/mail/<mailbox>/`, next to a small flags
-//! file, and served to Thunderbird, mutt and Apple Mail. It sits on kith-identity (the
-//! zone, certificates, DKIM keys) and kith-store, and will build on imap-codec,
-//! smtp-proto and mail-parser for the protocols.
+//! kith-mail is Kith's mail over the store: messages kept byte for byte in the user's
+//! mailboxes under `/mail/<user>/`, each beside a small flags file, received over SMTP
+//! and (later) served over IMAP to Thunderbird, mutt and Apple Mail. It sits on
+//! kith-store; the `kith` CLI gives it kith-identity's certificates.
 //!
-//! Today it holds the flags file's format and its merge function, [`FlagsMerge`], which the
-//! store calls when two replicas changed the flags of the same message; the SMTP and IMAP
-//! services arrive later.
+//! [`mailbox`] is the layout in the store (UIDs, flags, messages waiting for a UID);
+//! [`flags`] the flags file and its merge, [`FlagsMerge`], which the store calls when two
+//! replicas changed the same message's flags; [`maildir`] turns mailboxes into Maildirs
+//! and back, and reads mbox files; [`smtp`] receives mail for the user's domains. Still
+//! to come: submission, the outbound queue with DKIM, SPF/DKIM/DMARC checks, and IMAP.
 
 pub mod flags;
 pub mod mailbox;
 pub mod maildir;
+pub mod smtp;
 
 pub use flags::FlagsMerge;

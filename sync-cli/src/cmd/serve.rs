@@ -10,6 +10,8 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use kith_identity::Site;
 use kith_identity::dns::{Server, net};
+use kith_identity::link::Credentials;
+use kith_mail::smtp;
 
 use crate::context::Context;
 use crate::running::{self, Registration};
@@ -29,6 +31,9 @@ pub enum Service {
     Dns(Dns),
     /// The sync service other replicas fetch from and push to (mutual TLS)
     Sync(Sync),
+    /// Mail: inbound SMTP for the zone's domain, with STARTTLS (IMAP and submission
+    /// arrive later)
+    Mail(Mail),
 }
 
 /// `kith serve dns`.
@@ -60,12 +65,24 @@ pub struct Sync {
     pub listen: SocketAddr,
 }
 
+/// `kith serve mail`.
+#[derive(Args, Debug)]
+pub struct Mail {
+    /// Address for inbound SMTP (port 0 picks a free one; 25 is what other servers use)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:25")]
+    pub smtp: SocketAddr,
+    /// The largest message accepted, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 50)]
+    pub max_size: usize,
+}
+
 impl Serve {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         let mut suite = Suite::new()?;
         match &self.service {
             Service::Dns(dns) => suite.dns(ctx, dns)?,
             Service::Sync(sync) => suite.sync(ctx, sync.listen)?,
+            Service::Mail(mail) => suite.mail(ctx, mail)?,
         }
         suite.run(ctx)
     }
@@ -140,6 +157,29 @@ impl Suite {
         self.register(ctx, "sync", url.to_string())?;
         self.sync = Some(running);
         Ok(())
+    }
+
+    /// Starts inbound SMTP for the zone's domain.
+    pub fn mail(&mut self, ctx: &Context, mail: &Mail) -> Result<()> {
+        let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
+        let origin = site.origin()?.to_string();
+        let domain = origin.trim_end_matches('.').to_ascii_lowercase();
+        let credentials = Credentials::of_service(&site, "mail", &ctx.author())?;
+        let service = smtp::server::Service {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            author: format!("{}/mail", ctx.author()),
+            tls: credentials.public_server_config()?,
+            config: smtp::Config {
+                host: format!("mail.{domain}"),
+                domains: vec![domain],
+                max_size: mail.max_size << 20,
+                offer_tls: true,
+            },
+        };
+        let addr = smtp::server::start(service, mail.smtp)
+            .with_context(|| format!("listening on {}", mail.smtp))?;
+        self.register(ctx, "mail", format!("smtp://{addr}"))
     }
 
     fn register(&mut self, ctx: &Context, name: &str, endpoint: String) -> Result<()> {

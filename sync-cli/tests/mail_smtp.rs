@@ -1,0 +1,167 @@
+//! Inbound SMTP with real clients: swaks and Python's smtplib deliver to `kith serve
+//! mail` on 127.0.0.1; relaying and unknown users are refused; STARTTLS is verified
+//! against the user's root; every acknowledged message is in the store with its UID.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::Kith;
+
+struct MailServer {
+    child: Child,
+    port: String,
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// alice.home.arpa with a mailbox for `me`, served on a free port.
+fn server() -> (Kith, MailServer) {
+    let k = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    k.ok(&["init", "--zone", "alice.home.arpa", "--device", "board"]);
+    let empty = k.dir.path().join("empty.mbox");
+    std::fs::write(&empty, b"").unwrap();
+    k.ok(&["import", empty.to_str().unwrap(), "/mail/me/INBOX"]);
+    let mut child = k
+        .cmd(&["serve", "mail", "--smtp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("smtp://127.0.0.1:")
+        .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
+        .to_string();
+    (k, MailServer { child, port })
+}
+
+fn swaks(port: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--from",
+            "friend@example.org",
+        ])
+        .args(args)
+        .output()
+        .expect("swaks runs (scripts/setup --tests installs it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn inbox(k: &Kith) -> Vec<String> {
+    k.ok(&["ls", "/mail/me/INBOX/.cur"])
+        .lines()
+        .filter(|l| l.ends_with(".eml"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn swaks_delivers_and_relaying_is_refused() {
+    let (k, s) = server();
+    let (ok, text) = swaks(
+        &s.port,
+        &[
+            "--to",
+            "me@alice.home.arpa",
+            "--header",
+            "Subject: hello",
+            "--body",
+            "first",
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains("250 2.0.0 Ok: delivered"), "{text}");
+    assert_eq!(inbox(&k), ["1.eml"]);
+    let stored = k.ok(&["get", "/mail/me/INBOX/.cur/1.eml"]);
+    assert!(stored.starts_with("Received: from "), "{stored}");
+    assert!(
+        stored.contains("Subject: hello") && stored.contains("first"),
+        "{stored}"
+    );
+
+    let (ok, text) = swaks(&s.port, &["--to", "someone@example.com"]);
+    assert!(
+        !ok && text.contains("554 5.7.1 Relay access denied"),
+        "{text}"
+    );
+    let (ok, text) = swaks(&s.port, &["--to", "nobody@alice.home.arpa"]);
+    assert!(!ok && text.contains("550 5.1.1"), "{text}");
+
+    // Pipelined, over STARTTLS, to an address with a +tag.
+    let (ok, text) = swaks(
+        &s.port,
+        &["--to", "me+lists@alice.home.arpa", "--pipeline", "-tls"],
+    );
+    assert!(ok, "{text}");
+    assert_eq!(inbox(&k), ["1.eml", "2.eml"]);
+    assert!(
+        k.ok(&["get", "/mail/me/INBOX/.cur/2.eml"])
+            .contains("with ESMTPS")
+    );
+    let report = k.json(&["fsck"]);
+    assert_eq!(report["damage"], serde_json::json!([]));
+}
+
+const SMTPLIB: &str = r#"
+import smtplib, ssl, sys
+port, root = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=root)
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
+    smtp.ehlo("laptop.example.org")
+    assert smtp.has_extn("starttls") and smtp.has_extn("pipelining") and smtp.has_extn("8bitmime")
+    smtp._host = "mail.alice.home.arpa"   # the name the certificate must carry
+    smtp.starttls(context=context)
+    smtp.ehlo("laptop.example.org")
+    assert not smtp.has_extn("starttls")
+    for i in range(20):
+        msg = f"From: f@example.org\r\nTo: me@alice.home.arpa\r\nSubject: n{i}\r\n\r\n.leading dot\r\nline {i}\r\n"
+        smtp.sendmail("f@example.org", ["me@alice.home.arpa"], msg)
+    try:
+        smtp.sendmail("f@example.org", ["x@example.net"], "Subject: relay\r\n\r\nno\r\n")
+        sys.exit("relayed!")
+    except smtplib.SMTPRecipientsRefused as e:
+        assert e.recipients["x@example.net"][0] == 554
+print("ok")
+"#;
+
+#[test]
+fn smtplib_verifies_starttls_against_the_root_and_delivers_every_message() {
+    let (k, s) = server();
+    let root = k.dir.path().join("root.pem");
+    std::fs::write(&root, k.ok(&["identity", "root-cert"])).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", SMTPLIB, &s.port, root.to_str().unwrap()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(inbox(&k).len(), 20);
+    let seventh = k.ok(&["get", "/mail/me/INBOX/.cur/7.eml"]);
+    assert!(
+        seventh.contains("Subject: n6\r\n\r\n.leading dot\r\nline 6\r\n"),
+        "{seventh:?}"
+    );
+}
