@@ -206,7 +206,12 @@ fn up_serves_dns_and_sync_for_an_identity_and_status_lists_them_while_they_run()
         serde_json::json!({ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] })
     );
     let named = |n: &str| services.iter().find(|s| s["name"] == n).unwrap()["endpoints"][0].clone();
-    assert!(named("mail").as_str().unwrap().starts_with("smtp://127.0.0.1:"));
+    assert!(
+        named("mail")
+            .as_str()
+            .unwrap()
+            .starts_with("smtp://127.0.0.1:")
+    );
     let sync = named("sync");
     let sync = sync.as_str().unwrap();
     assert!(sync.starts_with("kith://127.0.0.1:"), "{sync}");

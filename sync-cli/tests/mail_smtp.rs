@@ -165,3 +165,86 @@ fn smtplib_verifies_starttls_against_the_root_and_delivers_every_message() {
         "{seventh:?}"
     );
 }
+
+const SENDER: &str = r#"
+import smtplib, sys
+port, start = int(sys.argv[1]), int(sys.argv[2])
+try:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        for i in range(start, start + 10000):
+            msg = f"From: f@example.org\r\nTo: me@alice.home.arpa\r\nMessage-ID: <k{i}@example.org>\r\nSubject: {i}\r\n\r\n" + "x" * 2000 + "\r\n"
+            smtp.sendmail("f@example.org", ["me@alice.home.arpa"], msg)
+            print(f"ACK k{i}", flush=True)
+except Exception:
+    pass
+"#;
+
+/// Restarts `kith serve mail` on the store of `k`, on a free port.
+fn restart(k: &Kith) -> MailServer {
+    let mut child = k
+        .cmd(&["serve", "mail", "--smtp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    MailServer { child, port }
+}
+
+#[test]
+fn a_server_killed_during_delivery_loses_no_acknowledged_message() {
+    let (k, first) = server();
+    drop(first);
+    let mut acked = std::collections::BTreeSet::new();
+    for round in 0..25u64 {
+        let mut s = restart(&k);
+        let start = (round * 100_000).to_string();
+        let client = Command::new("python3")
+            .args(["-c", SENDER, &s.port, &start])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        std::thread::sleep(std::time::Duration::from_millis(150 + round * 13 % 200));
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+        let out = client.wait_with_output().unwrap();
+        acked.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("ACK ").map(str::to_string)),
+        );
+        let report = k.json(&["fsck"]);
+        assert_eq!(report["damage"], serde_json::json!([]), "round {round}");
+    }
+    assert!(
+        acked.len() > 25,
+        "too few deliveries before the kills: {}",
+        acked.len()
+    );
+    let maildir = k.dir.path().join("out");
+    k.ok(&["export", "/mail/me/INBOX", maildir.to_str().unwrap()]);
+    let mut stored = std::collections::BTreeMap::<String, usize>::new();
+    for entry in std::fs::read_dir(maildir.join("cur")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let id = text
+            .split("Message-ID: <")
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap();
+        *stored.entry(id.to_string()).or_default() += 1;
+    }
+    for id in &acked {
+        assert_eq!(
+            stored.get(id),
+            Some(&1),
+            "acknowledged {id} is not stored exactly once"
+        );
+    }
+    eprintln!("{} acknowledged, {} stored", acked.len(), stored.len());
+}
