@@ -61,6 +61,8 @@ pub enum Command {
     Device(cmd::device::Device),
     Identity(cmd::identity::Identity),
     Serve(cmd::serve::Serve),
+    Build(cmd::build::Build),
+    Run(cmd::run::Run),
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One module per command: its arguments, help and behaviour.
 
 pub mod branch;
+pub mod build;
 pub mod device;
 pub mod diff;
 pub mod export;
@@ -12,6 +13,7 @@ pub mod import;
 pub mod init;
 pub mod log;
 pub mod merge;
+pub mod run;
 pub mod serve;
 pub mod status;
 pub mod up;
@@ -31,6 +33,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Command::Up(up) = &args.command {
         return up.run(global);
+    }
+    if let Command::Build(build) = &args.command {
+        return build.run();
+    }
+    if let Command::Run(run) = &args.command {
+        return run.run();
     }
     let ctx = Context::open(global)?;
     match &args.command {
@@ -52,7 +60,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Device(c) => c.run(&ctx),
         Command::Identity(c) => c.run(&ctx),
         Command::Serve(c) => c.run(&ctx),
-        Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
+        Command::Init(_) | Command::Up(_) | Command::Build(_) | Command::Run(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
