@@ -29,7 +29,6 @@
 //! the network and its timers, halting until the next deadline or tick.
 #![no_std]
 #![warn(missing_docs)]
-#![cfg(target_arch = "x86_64")]
 
 extern crate alloc;
 
@@ -44,4 +43,4 @@ pub mod sync;
 pub mod syscalls;
 pub mod time;
 
-mod boot;
+pub mod boot;

@@ -12,11 +12,6 @@ use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 use crate::mm;
 
-/// QEMU microvm's virtio-mmio transports: 24 slots of 512 bytes.
-const MMIO_BASE: usize = 0xfeb0_0000;
-const MMIO_SLOT: usize = 512;
-const MMIO_SLOTS: usize = 24;
-
 /// The kernel's glue for `virtio-drivers`.
 pub struct KernelHal;
 
@@ -53,11 +48,11 @@ unsafe impl Hal for KernelHal {
 
 /// Finds the first virtio-mmio transport whose device is of type `kind`.
 pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
-    (0..MMIO_SLOTS).find_map(|slot| {
-        let header = NonNull::new((MMIO_BASE + slot * MMIO_SLOT) as *mut VirtIOHeader)?;
-        // SAFETY: on microvm these slots are virtio-mmio register windows,
+    crate::arch::virtio_mmio_windows().find_map(|(base, size)| {
+        let header = NonNull::new(base as *mut VirtIOHeader)?;
+        // SAFETY: the machine has virtio-mmio register windows there,
         // identity-mapped and used by nothing else.
-        let transport = unsafe { MmioTransport::new(header, MMIO_SLOT) }.ok()?;
+        let transport = unsafe { MmioTransport::new(header, size) }.ok()?;
         (transport.device_type() == kind).then_some(transport)
     })
 }
