@@ -2,7 +2,7 @@
 # Installs what the unikernel build and its tests need for ARCH (x86_64, the
 # default, or aarch64), only when missing: Debian's rustc 1.96 with the std
 # sources (for -Zbuild-std), QEMU for ARCH, curl; for aarch64 also the GNU
-# linker and C compiler (ring's C and assembly) of aarch64-linux-gnu.
+# linker, C compiler and C headers (ring's C and assembly) of aarch64-linux-gnu.
 #
 # usage: scripts/install-toolchain.sh [x86_64|aarch64]...
 set -euo pipefail
@@ -11,7 +11,7 @@ packages=(rustc-web cargo-web rust-web-src curl)
 for arch in "${@:-x86_64}"; do
     case $arch in
     x86_64) packages+=(qemu-system-x86) ;;
-    aarch64) packages+=(qemu-system-arm binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu) ;;
+    aarch64) packages+=(qemu-system-arm binutils-aarch64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
     *) echo "install-toolchain.sh: unknown architecture $arch (x86_64 or aarch64)" >&2; exit 2 ;;
     esac
 done

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::ffi::c_char;
 
 use crate::syscalls::process::EXIT_KERNEL_FAULT;
+use crate::drivers::block;
 use crate::{arch, log, mm, net, sched};
 
 unsafe extern "C" {
@@ -72,6 +73,7 @@ pub fn start(heap_start: usize, heap_end: usize, cmdline: impl FnOnce() -> Strin
         cmdline
     );
     net::init(&cmdline);
+    block::init();
     let args = alloc::boxed::Box::leak(alloc::boxed::Box::new(program_args(&cmdline)));
     if sched::spawn(main_thread, args as *const ProgramArgs as usize, MAIN_STACK).is_none() {
         log!(

@@ -1,4 +1,5 @@
-//! Device drivers. Devices are found on the virtio-mmio transports of QEMU's
-//! microvm machine and driven by polling (no interrupts yet).
+//! Device drivers. Devices are found on the machine's virtio-mmio transports
+//! and driven by polling (no interrupts yet).
 
+pub mod block;
 pub mod virtio;

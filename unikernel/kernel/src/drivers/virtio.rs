@@ -7,7 +7,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::transport::{DeviceType, Transport};
+use virtio_drivers::transport::DeviceType;
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 use crate::mm;
@@ -46,13 +46,31 @@ unsafe impl Hal for KernelHal {
     unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
 }
 
+/// The device type number in the virtio-mmio header at `base`, if there is
+/// a header (its magic) and a device (a nonzero id). Read directly, because
+/// dropping an `MmioTransport` resets its device: only the transport that is
+/// kept may be made.
+fn device_id(base: usize) -> Option<u32> {
+    const MAGIC: u32 = 0x7472_6976;
+    // SAFETY: the machine has a virtio-mmio register window at `base`,
+    // identity-mapped; offsets 0 and 8 are its magic and device id.
+    let (magic, id) = unsafe {
+        (
+            (base as *const u32).read_volatile(),
+            ((base + 8) as *const u32).read_volatile(),
+        )
+    };
+    (magic == MAGIC && id != 0).then_some(id)
+}
+
 /// Finds the first virtio-mmio transport whose device is of type `kind`.
 pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
-    crate::arch::virtio_mmio_windows().find_map(|(base, size)| {
-        let header = NonNull::new(base as *mut VirtIOHeader)?;
-        // SAFETY: the machine has virtio-mmio register windows there,
-        // identity-mapped and used by nothing else.
-        let transport = unsafe { MmioTransport::new(header, size) }.ok()?;
-        (transport.device_type() == kind).then_some(transport)
-    })
+    crate::arch::virtio_mmio_windows()
+        .filter(|&(base, _)| device_id(base).and_then(|id| DeviceType::try_from(id).ok()) == Some(kind))
+        .find_map(|(base, size)| {
+            let header = NonNull::new(base as *mut VirtIOHeader)?;
+            // SAFETY: a virtio-mmio register window of `kind`, identity-mapped
+            // and used by nothing else.
+            unsafe { MmioTransport::new(header, size) }.ok()
+        })
 }

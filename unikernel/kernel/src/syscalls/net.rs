@@ -52,7 +52,7 @@ fn write_sockaddr(endpoint: smoltcp::wire::IpEndpoint, addr: *mut u8, len: *mut 
 fn with_tcp<R>(fd: i32, f: impl FnOnce(&mut TcpSocket) -> Result<R, i32>) -> Result<R, i32> {
     fd::with(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => f(s),
-        Kind::Event(_) => Err(ENOTSOCK),
+        Kind::Event(_) | Kind::Disk(_) => Err(ENOTSOCK),
     })
 }
 
@@ -91,7 +91,7 @@ pub extern "C" fn sys_listen(fd: i32, backlog: i32) -> i32 {
 pub extern "C" fn sys_accept(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
     let accepted = fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.accept(),
-        Kind::Event(_) => Err(ENOTSOCK),
+        Kind::Event(_) | Kind::Disk(_) => Err(ENOTSOCK),
     });
     ret(accepted.map(|(stream, peer)| {
         write_sockaddr(peer, addr, addrlen);
