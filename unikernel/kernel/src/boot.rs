@@ -7,8 +7,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
-use crate::syscalls::process::EXIT_KERNEL_FAULT;
 use crate::drivers::block;
+use crate::syscalls::process::EXIT_KERNEL_FAULT;
 use crate::{arch, log, mm, net, sched};
 
 unsafe extern "C" {

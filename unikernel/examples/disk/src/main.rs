@@ -53,7 +53,10 @@ fn read(disk: &mut File) {
     let mut record = [0u8; RECORD];
     disk.seek(SeekFrom::Start(OFFSET)).expect("seek");
     disk.read_exact(&mut record).expect("read the record");
-    println!("read: {}", String::from_utf8_lossy(&record).trim_end_matches('.'));
+    println!(
+        "read: {}",
+        String::from_utf8_lossy(&record).trim_end_matches('.')
+    );
 }
 
 /// Record `i` of the log: its number, padded to a fixed length.

@@ -65,7 +65,12 @@ pub fn read_at(offset: u64, buf: &mut [u8]) -> Result<usize, i32> {
     }
     let (first, count) = sectors(offset, len);
     let mut bounce = vec![0u8; count * SECTOR_SIZE];
-    DISK.with(|d| d.as_mut().ok_or(EIO)?.read_blocks(first, &mut bounce).map_err(|_| EIO))?;
+    DISK.with(|d| {
+        d.as_mut()
+            .ok_or(EIO)?
+            .read_blocks(first, &mut bounce)
+            .map_err(|_| EIO)
+    })?;
     let skip = (offset % SECTOR_SIZE as u64) as usize;
     buf[..len].copy_from_slice(&bounce[skip..skip + len]);
     Ok(len)

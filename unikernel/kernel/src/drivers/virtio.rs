@@ -6,8 +6,8 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::DeviceType;
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 use crate::mm;
@@ -66,7 +66,9 @@ fn device_id(base: usize) -> Option<u32> {
 /// Finds the first virtio-mmio transport whose device is of type `kind`.
 pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
     crate::arch::virtio_mmio_windows()
-        .filter(|&(base, _)| device_id(base).and_then(|id| DeviceType::try_from(id).ok()) == Some(kind))
+        .filter(|&(base, _)| {
+            device_id(base).and_then(|id| DeviceType::try_from(id).ok()) == Some(kind)
+        })
         .find_map(|(base, size)| {
             let header = NonNull::new(base as *mut VirtIOHeader)?;
             // SAFETY: a virtio-mmio register window of `kind`, identity-mapped

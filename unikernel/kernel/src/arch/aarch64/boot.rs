@@ -59,7 +59,10 @@ pub fn virtio_mmio_windows() -> impl Iterator<Item = (usize, usize)> {
             })
             .filter_map(|node| {
                 let region = node.reg()?.next()?;
-                Some((region.starting_address as usize, region.size.unwrap_or(0x200)))
+                Some((
+                    region.starting_address as usize,
+                    region.size.unwrap_or(0x200),
+                ))
             })
             .collect::<alloc::vec::Vec<_>>()
     })
@@ -89,9 +92,10 @@ fn init_devices(fdt: &Fdt<'_>) {
     let gic = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"]);
     let mut regions = gic.and_then(|g| g.reg()).into_iter().flatten();
     match (regions.next(), regions.next()) {
-        (Some(dist), Some(cpu)) => {
-            gic::init(dist.starting_address as usize, cpu.starting_address as usize)
-        }
+        (Some(dist), Some(cpu)) => gic::init(
+            dist.starting_address as usize,
+            cpu.starting_address as usize,
+        ),
         _ => log!("no GICv2 in the device tree: an idle CPU will spin"),
     }
 }

@@ -40,7 +40,9 @@ pub fn init(distributor: usize, cpu_interface: usize) {
     write(distributor + GICD_CTLR, 1);
     write(distributor + GICD_ISENABLER, 1 << VIRTUAL_TIMER_IRQ);
     // SAFETY: IPRIORITYR is byte-addressable; priority 0x80 is below the mask.
-    unsafe { ((distributor + GICD_IPRIORITYR + VIRTUAL_TIMER_IRQ) as *mut u8).write_volatile(0x80) };
+    unsafe {
+        ((distributor + GICD_IPRIORITYR + VIRTUAL_TIMER_IRQ) as *mut u8).write_volatile(0x80)
+    };
     write(cpu_interface + GICC_PMR, 0xf0);
     write(cpu_interface + GICC_CTLR, 1);
     CPU_INTERFACE.store(cpu_interface, Ordering::Relaxed);

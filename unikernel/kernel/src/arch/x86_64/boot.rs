@@ -63,5 +63,7 @@ extern "C" fn kith_kernel_start(start_info: u32) -> ! {
     clock::init();
     apic::init(clock::tsc_hz());
     let (heap_start, heap_end) = heap_range(info);
-    crate::boot::start(heap_start as usize, heap_end as usize, || command_line(info))
+    crate::boot::start(heap_start as usize, heap_end as usize, || {
+        command_line(info)
+    })
 }
