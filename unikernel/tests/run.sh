@@ -3,6 +3,7 @@
 # under QEMU, on x86_64 (microvm) and aarch64 (virt), and checks what they
 # do: the hello image (console, heap, threads, clocks, exit status), the HTTPS
 # server (curl on 127.0.0.1 through QEMU's hostfwd; an idle guest's CPU use),
+# the UDP echo server (datagrams through a UDP hostfwd),
 # the disk image (/dev/vda kept across reboots and across SIGKILL to QEMU),
 # and that `kith build dns` says why it cannot be built yet. KVM where it
 # works, else TCG (as on this machine kind, see README.md).
@@ -214,8 +215,49 @@ check_disk() {
     fi
 }
 
+# udp_exchange PORT TEXT...: sends each TEXT as a datagram to 127.0.0.1:PORT
+# (retrying the first until the guest listens) and prints each answer.
+udp_exchange() {
+    python3 - "$@" <<'PY'
+import socket, sys
+port, texts = int(sys.argv[1]), sys.argv[2:]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for i, text in enumerate(texts):
+    for _ in range(100 if i == 0 else 4):
+        s.sendto(text.encode(), ("127.0.0.1", port))
+        try:
+            print(s.recvfrom(1500)[0].decode())
+            break
+        except socket.timeout:
+            pass
+PY
+}
+
+check_echo() {
+    local arch=$1 image=$2 port answers
+    port=$(free_port)
+    kith_run 120 "$image" --forward "udp:$port:7" -- 7 &
+    qemu_pid=$!
+    answers=$(udp_exchange "$port" one two)
+    if [ "$answers" = $'echo: one\necho: two' ]; then
+        pass "$arch echo answers UDP datagrams"
+    else
+        fail "$arch echo answers UDP datagrams (got '$answers')"
+    fi
+    udp_exchange "$port" quit >/dev/null
+    wait "$qemu_pid"
+    local status=$?
+    qemu_pid=
+    if [ "$status" = 3 ] && grep -qE "^echo: quit from 10\.0\.2\.2:[0-9]+" "$work/console"; then
+        pass "$arch echo sees the sender's address and exits with status 3"
+    else
+        fail "$arch echo quit (status $status): $(cat "$work/console")"
+    fi
+}
+
 for arch in x86_64 aarch64; do
-    for example in hello https disk; do
+    for example in hello https disk echo; do
         if image=$(build "$example" "$arch"); then
             "check_$example" "$arch" "$image"
         else

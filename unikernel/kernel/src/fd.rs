@@ -4,7 +4,7 @@
 use alloc::collections::BTreeMap;
 
 use crate::drivers::block;
-use crate::net::{self, Readiness, TcpSocket};
+use crate::net::{self, Readiness, TcpSocket, UdpSocket};
 use crate::sync::Global;
 use crate::syscalls::errno::{EAGAIN, EBADF, EINVAL};
 
@@ -104,6 +104,8 @@ pub enum Kind {
     Event(EventFd),
     /// A TCP socket.
     Tcp(TcpSocket),
+    /// A UDP socket.
+    Udp(UdpSocket),
     /// The disk.
     Disk(DiskFile),
 }
@@ -126,6 +128,7 @@ impl Object {
                 hung_up: false,
             },
             Kind::Tcp(s) => s.readiness(),
+            Kind::Udp(s) => s.readiness(),
             Kind::Disk(_) => Readiness {
                 readable: true,
                 writable: true,

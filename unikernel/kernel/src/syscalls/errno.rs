@@ -18,6 +18,8 @@ pub const ESPIPE: i32 = 29;
 pub const EROFS: i32 = 30;
 /// Broken pipe.
 pub const EPIPE: i32 = 32;
+/// Message too long.
+pub const EMSGSIZE: i32 = 90;
 /// Not a socket.
 pub const ENOTSOCK: i32 = 88;
 /// Operation not supported.

@@ -23,6 +23,7 @@ pub struct Iovec {
 fn read_object(fd: i32, buf: &mut [u8]) -> isize {
     ret_size(fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.recv(buf),
+        Kind::Udp(s) => s.recv_from(buf).map(|(n, _)| n),
         Kind::Event(e) => e.read(buf),
         Kind::Disk(d) => d.read(buf),
     }))
@@ -32,6 +33,7 @@ fn read_object(fd: i32, buf: &mut [u8]) -> isize {
 fn write_object(fd: i32, buf: &[u8]) -> isize {
     ret_size(fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.send(buf),
+        Kind::Udp(_) => Err(super::errno::ENOTCONN),
         Kind::Event(e) => e.write(buf),
         Kind::Disk(d) => d.write(buf),
     }))
