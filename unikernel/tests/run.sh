@@ -158,13 +158,16 @@ check_https() {
     else
         fail "$arch https answers 20 parallel connections (only $answered did)"
     fi
-    local qemu cpu
+    # aarch64 wires the NIC's interrupt, so an idle guest sleeps; x86_64 still
+    # wakes every millisecond to poll it.
+    local qemu cpu limit=20
+    [ "$arch" = aarch64 ] && limit=2
     qemu=$(qemu_of "$image")
     cpu=$(idle_cpu "$qemu")
-    if [ "$cpu" -le 20 ]; then
+    if [ "$cpu" -le "$limit" ]; then
         pass "$arch idle https guest uses ${cpu}% of a host CPU"
     else
-        fail "$arch idle https guest uses ${cpu}% of a host CPU (more than 20%)"
+        fail "$arch idle https guest uses ${cpu}% of a host CPU (more than ${limit}%)"
     fi
     kill "$qemu_pid" 2>/dev/null
     wait "$qemu_pid" 2>/dev/null

@@ -14,6 +14,7 @@
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
@@ -119,6 +120,8 @@ struct Pool {
 }
 
 static STACK: Global<Option<Stack>> = Global::new(None);
+/// Whether the NIC's interrupts wake an idle CPU (else it must be polled).
+static NIC_WAKES_CPU: AtomicBool = AtomicBool::new(false);
 static WAITERS: Global<Vec<Tid>> = Global::new(Vec::new());
 
 fn now() -> Instant {
@@ -148,7 +151,7 @@ fn address_config(cmdline: &str) -> (IpCidr, Ipv4Address) {
 
 /// Brings up the first virtio-net device, if there is one.
 pub fn init(cmdline: &str) {
-    let Some(transport) = virtio::find(DeviceType::Network) else {
+    let Some((transport, window)) = virtio::find(DeviceType::Network) else {
         return;
     };
     let device = match NetDevice::new(transport, RX_BUFFER_LEN) {
@@ -165,7 +168,12 @@ pub fn init(cmdline: &str) {
         let _ = addrs.push(cidr);
     });
     let _ = iface.routes_mut().add_default_ipv4_route(gateway);
-    log!("net: {mac} {cidr} via {gateway}");
+    let interrupts = crate::arch::enable_device_interrupt(window);
+    NIC_WAKES_CPU.store(interrupts, Ordering::Relaxed);
+    log!(
+        "net: {mac} {cidr} via {gateway}{}",
+        if interrupts { ", interrupts" } else { "" }
+    );
     STACK.with(|s| {
         *s = Some(Stack {
             iface,
@@ -188,6 +196,22 @@ pub fn poll() {
     if changed {
         notify();
     }
+}
+
+/// Whether a received packet wakes a halted CPU (the NIC's interrupt is
+/// wired), so an idle CPU need not wake up to poll it.
+pub fn wakes_cpu() -> bool {
+    NIC_WAKES_CPU.load(Ordering::Relaxed)
+}
+
+/// When smoltcp next needs polling for its own timers (retransmissions,
+/// delayed ACKs), in nanoseconds since boot.
+pub fn poll_at() -> Option<u64> {
+    STACK.with(|s| {
+        let stack = s.as_mut()?;
+        let at = stack.iface.poll_at(now(), &stack.sockets)?;
+        Some(u64::try_from(at.total_micros()).unwrap_or(0) * 1000)
+    })
 }
 
 /// Wakes every thread waiting for network (or event fd) activity.
@@ -228,6 +252,7 @@ impl Stack {
     fn poll(&mut self) -> bool {
         let now = now();
         let mut changed = false;
+        self.nic.0.ack_interrupt();
         loop {
             self.top_up_listeners();
             match self

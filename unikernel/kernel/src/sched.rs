@@ -359,9 +359,11 @@ pub fn errno() -> i32 {
     })
 }
 
-/// How long an idle CPU halts at most before polling the network again
-/// (the NIC raises no interrupts yet).
-const IDLE_TICK_NS: u64 = 1_000_000;
+/// How long an idle CPU halts at most before polling the network again,
+/// when the NIC's interrupts do not wake it.
+const POLL_TICK_NS: u64 = 1_000_000;
+/// How long it halts at most when they do (a safety net).
+const IDLE_TICK_NS: u64 = 1_000_000_000;
 
 /// Runs the next ready thread. While none is, polls the network and timers,
 /// halting the CPU in between until the next deadline or idle tick.
@@ -376,7 +378,15 @@ fn reschedule() {
         match next {
             Some(tid) => return switch_to(tid),
             None => {
-                let wake = deadline.unwrap_or(u64::MAX).min(now + IDLE_TICK_NS);
+                let tick = if net::wakes_cpu() {
+                    IDLE_TICK_NS
+                } else {
+                    POLL_TICK_NS
+                };
+                let wake = deadline
+                    .into_iter()
+                    .chain(net::poll_at())
+                    .fold(now + tick, u64::min);
                 arch::halt_until(wake);
             }
         }

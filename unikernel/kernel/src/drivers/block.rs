@@ -24,7 +24,7 @@ static DISK: Global<Option<Device>> = Global::new(None);
 
 /// Brings up the first virtio-blk device, if there is one.
 pub fn init() {
-    let Some(transport) = virtio::find(DeviceType::Block) else {
+    let Some((transport, _)) = virtio::find(DeviceType::Block) else {
         return;
     };
     match Device::new(transport) {

@@ -63,8 +63,9 @@ fn device_id(base: usize) -> Option<u32> {
     (magic == MAGIC && id != 0).then_some(id)
 }
 
-/// Finds the first virtio-mmio transport whose device is of type `kind`.
-pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
+/// Finds the first virtio-mmio transport whose device is of type `kind`,
+/// with the address of its register window.
+pub fn find(kind: DeviceType) -> Option<(MmioTransport<'static>, usize)> {
     crate::arch::virtio_mmio_windows()
         .filter(|&(base, _)| {
             device_id(base).and_then(|id| DeviceType::try_from(id).ok()) == Some(kind)
@@ -73,6 +74,8 @@ pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
             let header = NonNull::new(base as *mut VirtIOHeader)?;
             // SAFETY: a virtio-mmio register window of `kind`, identity-mapped
             // and used by nothing else.
-            unsafe { MmioTransport::new(header, size) }.ok()
+            unsafe { MmioTransport::new(header, size) }
+                .ok()
+                .map(|t| (t, base))
         })
 }

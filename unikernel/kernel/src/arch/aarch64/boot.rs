@@ -68,6 +68,25 @@ pub fn virtio_mmio_windows() -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
+/// The GIC interrupt id of the device whose registers start at `window`:
+/// its `interrupts` property's SPI number (cells: type 0 = SPI, number,
+/// flags) plus 32.
+pub fn device_spi(window: usize) -> Option<u32> {
+    let fdt = device_tree()?;
+    let node = fdt.all_nodes().find(|node| {
+        node.reg()
+            .and_then(|mut r| r.next())
+            .is_some_and(|r| r.starting_address as usize == window)
+    })?;
+    let cells = node.property("interrupts")?.value;
+    let cell = |i: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(
+            cells.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+        ))
+    };
+    (cell(0)? == 0).then_some(cell(1)? + 32)
+}
+
 /// The RAM range `[start, end)` above the kernel image.
 fn heap_range(fdt: &Fdt<'_>) -> Option<(usize, usize)> {
     let kernel_end = (&raw const __kernel_end as usize).next_multiple_of(4096);

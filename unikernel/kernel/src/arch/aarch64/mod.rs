@@ -20,6 +20,13 @@ pub fn virtio_mmio_windows() -> impl Iterator<Item = (usize, usize)> {
     boot::virtio_mmio_windows()
 }
 
+/// Routes the interrupt of the virtio-mmio device at `window` (its SPI, from
+/// the device tree) through the GIC, so that it wakes an idle CPU; false
+/// when there is no GIC or the device tree names no interrupt.
+pub fn enable_device_interrupt(window: usize) -> bool {
+    boot::device_spi(window).is_some_and(gic::enable_spi)
+}
+
 /// Halts the CPU until `ns` nanoseconds since boot (or any interrupt).
 pub fn halt_until(ns: u64) {
     gic::halt_until(clock::counter_at(ns));
