@@ -33,7 +33,7 @@ pub struct Build {
         conflicts_with = "example"
     )]
     pub service: Option<Service>,
-    /// Build a program from unikernel/examples/ instead (hello, https)
+    /// Build a program from unikernel/examples/ instead (hello, https, echo, disk)
     #[arg(long, value_name = "NAME")]
     pub example: Option<String>,
     /// The machine the image is for
@@ -99,30 +99,11 @@ once it runs as `kith serve` and kith-store builds for the hermit target \
 }
 
 impl Build {
+    /// Builds the image and prints its path and size.
     pub fn run(&self) -> Result<ExitCode> {
-        let package = match (&self.service, &self.example) {
-            (Some(service), _) => bail!(
-                "the {} service cannot be built as an image yet: {}. \
-Try `kith build --example https` for a server that can",
-                service_name(*service),
-                service.not_buildable()
-            ),
-            (None, Some(example)) => example.clone(),
-            (None, None) => unreachable!("clap requires a service or --example"),
-        };
+        let package = self.package()?;
         let dir = unikernel_dir()?;
-        if !dir
-            .join("examples")
-            .join(&package)
-            .join("Cargo.toml")
-            .is_file()
-        {
-            bail!(
-                "no example named {package:?} in {}; the examples are: {}",
-                dir.join("examples").display(),
-                examples(&dir).join(", ")
-            );
-        }
+        check_example(&dir, &package)?;
         let arch = self.arch.name();
         eprintln!("kith: checking the unikernel toolchain for {arch}");
         script(&dir, "install-toolchain.sh", &[arch])?;
@@ -140,6 +121,33 @@ Try `kith build --example https` for a server that can",
         println!("{} ({} KB)", output.display(), size.div_ceil(1000));
         Ok(ExitCode::SUCCESS)
     }
+
+    /// The unikernel workspace package to build, or why there is none.
+    fn package(&self) -> Result<String> {
+        match (&self.service, &self.example) {
+            (Some(service), _) => bail!(
+                "the {} service cannot be built as an image yet: {}. \
+Try `kith build --example https` for a server that can",
+                service_name(*service),
+                service.not_buildable()
+            ),
+            (None, Some(example)) => Ok(example.clone()),
+            (None, None) => unreachable!("clap requires a service or --example"),
+        }
+    }
+}
+
+/// Fails, listing the examples, unless `dir/examples/NAME` is a crate.
+fn check_example(dir: &Path, name: &str) -> Result<()> {
+    let examples = dir.join("examples");
+    if !examples.join(name).join("Cargo.toml").is_file() {
+        bail!(
+            "no example named {name:?} in {}; the examples are: {}",
+            examples.display(),
+            list_examples(&examples).join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn service_name(service: Service) -> String {
@@ -163,8 +171,8 @@ of a Kith checkout",
     Ok(dir.canonicalize()?)
 }
 
-fn examples(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("examples"))
+fn list_examples(examples: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(examples)
         .into_iter()
         .flatten()
         .flatten()

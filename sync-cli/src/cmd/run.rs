@@ -110,20 +110,10 @@ impl Forward {
 }
 
 impl Run {
+    /// Boots the image and returns the guest's exit status.
     pub fn run(&self) -> Result<ExitCode> {
         let arch = image_arch(&self.image)?;
-        let kvm = match self.accel {
-            Accel::Kvm => true,
-            Accel::Tcg => false,
-            Accel::Auto => match kvm_usable(arch) {
-                Ok(()) => true,
-                Err(why) => {
-                    eprintln!("kith: running under TCG (no KVM: {why})");
-                    false
-                }
-            },
-        };
-        let mut qemu = self.qemu(arch, kvm);
+        let mut qemu = self.qemu(arch, self.use_kvm(arch));
         tracing::info!(?qemu, "starting QEMU");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -137,54 +127,26 @@ impl Run {
         })
     }
 
+    /// Whether to run under KVM: as asked, or when it can run the guest.
+    fn use_kvm(&self, arch: Arch) -> bool {
+        match self.accel {
+            Accel::Kvm => true,
+            Accel::Tcg => false,
+            Accel::Auto => kvm_usable(arch)
+                .map_err(|why| eprintln!("kith: running under TCG (no KVM: {why})"))
+                .is_ok(),
+        }
+    }
+
     /// The QEMU command line for `arch`.
     fn qemu(&self, arch: Arch, kvm: bool) -> Command {
-        let mut c = match arch {
-            Arch::X86_64 => {
-                let mut c = Command::new("qemu-system-x86_64");
-                c.args([
-                    "-M",
-                    "microvm",
-                    "-device",
-                    "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                ]);
-                c.args([
-                    "-cpu",
-                    if kvm {
-                        "host,-arch-capabilities"
-                    } else {
-                        "max"
-                    },
-                ]);
-                c
-            }
-            Arch::Aarch64 => {
-                let mut c = Command::new("qemu-system-aarch64");
-                c.args([
-                    "-M",
-                    "virt",
-                    "-semihosting-config",
-                    "enable=on,target=native",
-                ]);
-                c.args(["-cpu", if kvm { "host" } else { "max" }]);
-                c
-            }
-        };
+        let mut c = machine(arch, kvm);
         c.args(["-accel", if kvm { "kvm" } else { "tcg" }]);
         c.args(["-m", &format!("{}M", self.memory)]);
-        c.args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ]);
-        let mut netdev = "user,id=n0".to_string();
-        for forward in &self.forward {
-            netdev.push(',');
-            netdev.push_str(&forward.hostfwd());
-        }
+        let console = ["-display", "none", "-serial", "stdio"];
+        c.args(["-nodefaults", "-no-user-config"]).args(console);
+        let forwards = self.forward.iter().map(|f| format!(",{}", f.hostfwd()));
+        let netdev = format!("user,id=n0{}", forwards.collect::<String>());
         c.args(["-netdev", &netdev, "-device", "virtio-net-device,netdev=n0"]);
         if let Some(disk) = &self.disk {
             let drive = format!("file={},format=raw,if=none,id=d0", disk.display());
@@ -205,6 +167,32 @@ impl Run {
         }
         line.trim_start().to_string()
     }
+}
+
+/// QEMU for `arch`: the machine, its CPU, and the device the guest's exit
+/// status leaves through.
+fn machine(arch: Arch, kvm: bool) -> Command {
+    let (program, machine, cpu, exit) = match arch {
+        Arch::X86_64 => (
+            "qemu-system-x86_64",
+            "microvm",
+            if kvm {
+                "host,-arch-capabilities"
+            } else {
+                "max"
+            },
+            ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        ),
+        Arch::Aarch64 => (
+            "qemu-system-aarch64",
+            "virt",
+            if kvm { "host" } else { "max" },
+            ["-semihosting-config", "enable=on,target=native"],
+        ),
+    };
+    let mut c = Command::new(program);
+    c.args(["-M", machine, "-cpu", cpu]).args(exit);
+    c
 }
 
 /// The machine an ELF image is for, from its header's `e_machine`.
