@@ -66,6 +66,8 @@ pub enum Command {
     Fetch(cmd::sync::Fetch),
     Push(cmd::sync::Push),
     Sync(cmd::sync::Sync),
+    Build(cmd::build::Build),
+    Run(cmd::run::Run),
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One module per command: its arguments, help and behaviour.
 
 pub mod branch;
+pub mod build;
 pub mod clone;
 pub mod device;
 pub mod diff;
@@ -15,6 +16,7 @@ pub mod log;
 pub mod mail;
 pub mod merge;
 pub mod remote;
+pub mod run;
 pub mod serve;
 pub mod status;
 pub mod sync;
@@ -38,6 +40,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if let Command::Clone(clone) = &args.command {
         return clone.run(global);
+    }
+    if let Command::Build(build) = &args.command {
+        return build.run();
+    }
+    if let Command::Run(run) = &args.command {
+        return run.run();
     }
     let ctx = Context::open(global)?;
     match &args.command {
@@ -63,7 +71,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Fetch(c) => c.run(&ctx),
         Command::Push(c) => c.run(&ctx),
         Command::Sync(c) => c.run(&ctx),
-        Command::Init(_) | Command::Up(_) | Command::Clone(_) => unreachable!("handled above"),
+        Command::Init(_)
+        | Command::Up(_)
+        | Command::Clone(_)
+        | Command::Build(_)
+        | Command::Run(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

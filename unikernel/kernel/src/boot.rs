@@ -1,25 +1,20 @@
-//! From the PVH entry to std's `runtime_entry`: descriptor tables, clocks,
-//! heap, network, then the program's main thread.
+//! The boot path common to every architecture: heap, scheduler, network, then
+//! std's `runtime_entry` on the program's main thread. The architecture's
+//! entry (`arch::*::boot`) sets up the CPU and clocks and calls [`start`].
 
 use alloc::ffi::CString;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
-use crate::arch::entry::{MEMMAP_RAM, MemmapEntry, START_INFO_MAGIC, StartInfo};
-use crate::arch::{self, apic, cpu, serial};
+use crate::drivers::block;
 use crate::syscalls::process::EXIT_KERNEL_FAULT;
-use crate::{log, mm, net, sched, time};
+use crate::{arch, log, mm, net, sched};
 
 unsafe extern "C" {
-    static __kernel_end: u8;
     fn runtime_entry(argc: i32, argv: *const *const c_char, env: *const *const c_char) -> !;
 }
 
-/// The identity map built at entry covers the first 4 GiB.
-const MAPPED_LIMIT: u64 = 1 << 32;
-/// Heap size assumed when the boot loader gives no memory map.
-const FALLBACK_HEAP: u64 = 32 << 20;
 /// Stack of the program's main thread.
 const MAIN_STACK: usize = 2 << 20;
 
@@ -27,39 +22,6 @@ const MAIN_STACK: usize = 2 << 20;
 struct ProgramArgs {
     argv: Vec<*const c_char>,
     envp: Vec<*const c_char>,
-}
-
-/// Returns the usable RAM range `[start, end)` above the kernel image.
-fn heap_range(info: &StartInfo) -> (u64, u64) {
-    let kernel_end = (&raw const __kernel_end as u64).next_multiple_of(4096);
-    if info.version < 1 || info.memmap_entries == 0 {
-        return (kernel_end, kernel_end + FALLBACK_HEAP);
-    }
-    let base = info.memmap_paddr as *const MemmapEntry;
-    (0..info.memmap_entries as usize)
-        // SAFETY: the boot loader provides `memmap_entries` entries at
-        // `memmap_paddr`. Volatile reads, because under KVM this area can be
-        // emulated memory, where KVM cannot emulate vector instructions.
-        .map(|i| unsafe { core::ptr::read_volatile(base.add(i)) })
-        .filter(|e| e.kind == MEMMAP_RAM)
-        .map(|e| (e.addr.max(kernel_end), (e.addr + e.size).min(MAPPED_LIMIT)))
-        .filter(|(start, end)| start < end)
-        .max_by_key(|(start, end)| end - start)
-        .unwrap_or((kernel_end, kernel_end + FALLBACK_HEAP))
-}
-
-/// Copies the command line out of boot-loader memory (byte by byte, with
-/// volatile reads, for the same reason as the memory map).
-fn command_line(info: &StartInfo) -> String {
-    let mut bytes = Vec::new();
-    let mut p = info.cmdline_paddr as *const u8;
-    // SAFETY: the boot loader provides a NUL-terminated string.
-    while !p.is_null() && unsafe { core::ptr::read_volatile(p) } != 0 {
-        // SAFETY: as above; `p` is before the terminating NUL.
-        bytes.push(unsafe { core::ptr::read_volatile(p) });
-        p = p.wrapping_add(1);
-    }
-    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Splits the command line into kernel options and program arguments (those
@@ -91,21 +53,12 @@ extern "C" fn main_thread(args: usize) {
     unsafe { runtime_entry(argc, args.argv.as_ptr(), args.envp.as_ptr()) }
 }
 
-/// The kernel's Rust entry, called by the PVH entry code on the boot stack.
-#[unsafe(no_mangle)]
-extern "C" fn kith_kernel_start(start_info: u32) -> ! {
-    serial::init();
-    cpu::init();
-    // SAFETY: the PVH entry passes the boot loader's start info pointer.
-    let info = unsafe { &*(start_info as usize as *const StartInfo) };
-    if info.magic != START_INFO_MAGIC {
-        log!("bad PVH start info magic {:#x}", info.magic);
-    }
-    time::init();
-    apic::init(time::tsc_hz());
-    let (heap_start, heap_end) = heap_range(info);
-    // SAFETY: the range is RAM above the kernel image that nothing else uses.
-    if !unsafe { mm::init(heap_start as usize, heap_end as usize) } {
+/// Starts the kernel on the RAM in `[heap_start, heap_end)`, with the command
+/// line `cmdline` returns once the heap works.
+pub fn start(heap_start: usize, heap_end: usize, cmdline: impl FnOnce() -> String) -> ! {
+    // SAFETY: the architecture's entry passes RAM above the kernel image that
+    // nothing else uses.
+    if !unsafe { mm::init(heap_start, heap_end) } {
         log!("no usable RAM for the heap ({heap_start:#x}..{heap_end:#x})");
         arch::exit_vm(EXIT_KERNEL_FAULT);
     }
@@ -113,14 +66,14 @@ extern "C" fn kith_kernel_start(start_info: u32) -> ! {
         log!("no memory for the boot thread's TLS");
         arch::exit_vm(EXIT_KERNEL_FAULT);
     }
-    let cmdline = command_line(info);
+    let cmdline = cmdline();
     log!(
-        "booting: {} MiB heap, TSC {} MHz, cmdline {:?}",
+        "booting: {} MiB heap, cmdline {:?}",
         (heap_end - heap_start) >> 20,
-        time::tsc_hz() / 1_000_000,
         cmdline
     );
     net::init(&cmdline);
+    block::init();
     let args = alloc::boxed::Box::leak(alloc::boxed::Box::new(program_args(&cmdline)));
     if sched::spawn(main_thread, args as *const ProgramArgs as usize, MAIN_STACK).is_none() {
         log!(

@@ -3,7 +3,8 @@
 
 use alloc::collections::BTreeMap;
 
-use crate::net::{self, Readiness, TcpSocket};
+use crate::drivers::block;
+use crate::net::{self, Readiness, TcpSocket, UdpSocket};
 use crate::sync::Global;
 use crate::syscalls::errno::{EAGAIN, EBADF, EINVAL};
 
@@ -43,12 +44,70 @@ impl EventFd {
     }
 }
 
+/// The disk opened as a file (`/dev/vda`): a position on it.
+pub struct DiskFile {
+    position: u64,
+}
+
+/// Where a seek counts from (`SEEK_SET`, `SEEK_CUR`, `SEEK_END`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Whence {
+    /// From the start.
+    Start,
+    /// From the current position.
+    Current,
+    /// From the end.
+    End,
+}
+
+impl DiskFile {
+    /// The disk, positioned at its start.
+    pub fn new() -> Self {
+        Self { position: 0 }
+    }
+
+    /// Reads at the position and moves past what was read.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, i32> {
+        let n = block::read_at(self.position, buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    /// Writes at the position (durably, see [`block`]) and moves past it.
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, i32> {
+        let n = block::write_at(self.position, buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+
+    /// Moves the position; returns the new one.
+    pub fn seek(&mut self, offset: i64, whence: Whence) -> Result<u64, i32> {
+        let base = match whence {
+            Whence::Start => 0,
+            Whence::Current => self.position,
+            Whence::End => block::size(),
+        };
+        self.position = base.checked_add_signed(offset).ok_or(EINVAL)?;
+        Ok(self.position)
+    }
+}
+
+impl Default for DiskFile {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// What a descriptor refers to.
 pub enum Kind {
     /// An event counter.
     Event(EventFd),
     /// A TCP socket.
     Tcp(TcpSocket),
+    /// A UDP socket.
+    Udp(UdpSocket),
+    /// The disk.
+    Disk(DiskFile),
 }
 
 /// An open descriptor.
@@ -69,6 +128,12 @@ impl Object {
                 hung_up: false,
             },
             Kind::Tcp(s) => s.readiness(),
+            Kind::Udp(s) => s.readiness(),
+            Kind::Disk(_) => Readiness {
+                readable: true,
+                writable: true,
+                hung_up: false,
+            },
         }
     }
 }

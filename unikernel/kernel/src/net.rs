@@ -1,5 +1,5 @@
-//! The network: smoltcp over virtio-net, and the TCP sockets behind the
-//! socket calls.
+//! The network: smoltcp over virtio-net, and the TCP and UDP sockets behind
+//! the socket calls.
 //!
 //! The address comes from the kernel command line (`ip=10.0.2.15/24
 //! gw=10.0.2.2`, the defaults match QEMU's user-mode network). smoltcp is
@@ -14,12 +14,13 @@
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::socket::tcp;
+use smoltcp::socket::{AnySocket, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address};
 use virtio_drivers::device::net::{TxBuffer, VirtIONet};
@@ -29,13 +30,17 @@ use virtio_drivers::transport::mmio::MmioTransport;
 use crate::drivers::virtio::{self, KernelHal};
 use crate::sched::{self, Tid, Wake};
 use crate::sync::Global;
-use crate::syscalls::errno::{EADDRINUSE, EAGAIN, EINVAL, ENETDOWN, ENOTCONN, EPIPE};
+use crate::syscalls::errno::{EADDRINUSE, EAGAIN, EINVAL, EMSGSIZE, ENETDOWN, ENOTCONN, EPIPE};
 use crate::{log, time};
 
 const QUEUE_SIZE: usize = 16;
 const RX_BUFFER_LEN: usize = 2048;
 const SOCKET_BUFFER: usize = 64 * 1024;
 const MAX_BACKLOG: usize = 128;
+/// Datagrams a UDP socket queues each way.
+const UDP_QUEUE: usize = 64;
+/// First port an unbound UDP socket sends from.
+const EPHEMERAL_PORTS: u16 = 49152;
 /// Sockets each listener keeps in `Listen` state, ready for new connections.
 const SPARE_LISTENERS: usize = 2;
 
@@ -103,6 +108,8 @@ struct Stack {
     closing: Vec<SocketHandle>,
     /// The listening pools, by port.
     listeners: BTreeMap<u16, Pool>,
+    /// The next ephemeral port to try for an unbound UDP socket.
+    next_ephemeral: u16,
 }
 
 /// The smoltcp sockets of one listening port: listening, connecting, or
@@ -113,6 +120,8 @@ struct Pool {
 }
 
 static STACK: Global<Option<Stack>> = Global::new(None);
+/// Whether the NIC's interrupts wake an idle CPU (else it must be polled).
+static NIC_WAKES_CPU: AtomicBool = AtomicBool::new(false);
 static WAITERS: Global<Vec<Tid>> = Global::new(Vec::new());
 
 fn now() -> Instant {
@@ -142,7 +151,7 @@ fn address_config(cmdline: &str) -> (IpCidr, Ipv4Address) {
 
 /// Brings up the first virtio-net device, if there is one.
 pub fn init(cmdline: &str) {
-    let Some(transport) = virtio::find(DeviceType::Network) else {
+    let Some((transport, window)) = virtio::find(DeviceType::Network) else {
         return;
     };
     let device = match NetDevice::new(transport, RX_BUFFER_LEN) {
@@ -159,7 +168,12 @@ pub fn init(cmdline: &str) {
         let _ = addrs.push(cidr);
     });
     let _ = iface.routes_mut().add_default_ipv4_route(gateway);
-    log!("net: {mac} {cidr} via {gateway}");
+    let interrupts = crate::arch::enable_device_interrupt(window);
+    NIC_WAKES_CPU.store(interrupts, Ordering::Relaxed);
+    log!(
+        "net: {mac} {cidr} via {gateway}{}",
+        if interrupts { ", interrupts" } else { "" }
+    );
     STACK.with(|s| {
         *s = Some(Stack {
             iface,
@@ -167,6 +181,7 @@ pub fn init(cmdline: &str) {
             sockets: SocketSet::new(Vec::new()),
             closing: Vec::new(),
             listeners: BTreeMap::new(),
+            next_ephemeral: EPHEMERAL_PORTS,
         })
     });
 }
@@ -181,6 +196,22 @@ pub fn poll() {
     if changed {
         notify();
     }
+}
+
+/// Whether a received packet wakes a halted CPU (the NIC's interrupt is
+/// wired), so an idle CPU need not wake up to poll it.
+pub fn wakes_cpu() -> bool {
+    NIC_WAKES_CPU.load(Ordering::Relaxed)
+}
+
+/// When smoltcp next needs polling for its own timers (retransmissions,
+/// delayed ACKs), in nanoseconds since boot.
+pub fn poll_at() -> Option<u64> {
+    STACK.with(|s| {
+        let stack = s.as_mut()?;
+        let at = stack.iface.poll_at(now(), &stack.sockets)?;
+        Some(u64::try_from(at.total_micros()).unwrap_or(0) * 1000)
+    })
 }
 
 /// Wakes every thread waiting for network (or event fd) activity.
@@ -221,6 +252,7 @@ impl Stack {
     fn poll(&mut self) -> bool {
         let now = now();
         let mut changed = false;
+        self.nic.0.ack_interrupt();
         loop {
             self.top_up_listeners();
             match self
@@ -482,5 +514,129 @@ impl Drop for TcpSocket {
             }
             Ok(())
         });
+    }
+}
+
+/// A UDP socket as a file descriptor sees it: unbound, or a smoltcp socket
+/// bound to a port of the interface.
+pub enum UdpSocket {
+    /// Not bound yet (sending binds it to an ephemeral port).
+    Unbound,
+    /// Bound.
+    Bound(SocketHandle),
+}
+
+fn new_udp_socket() -> udp::Socket<'static> {
+    let buffer = || {
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; UDP_QUEUE],
+            vec![0; SOCKET_BUFFER],
+        )
+    };
+    udp::Socket::new(buffer(), buffer())
+}
+
+impl Stack {
+    fn udp(&mut self, handle: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(handle)
+    }
+
+    /// A new UDP socket bound to `port` (0: the next free ephemeral port).
+    fn bind_udp(&mut self, port: u16) -> Result<SocketHandle, i32> {
+        let port = if port == 0 {
+            self.ephemeral_port()
+        } else {
+            port
+        };
+        let in_use = self
+            .sockets
+            .iter()
+            .any(|(_, s)| udp::Socket::downcast(s).is_some_and(|u| u.endpoint().port == port));
+        if in_use {
+            return Err(EADDRINUSE);
+        }
+        let handle = self.sockets.add(new_udp_socket());
+        self.udp(handle).bind(port).map_err(|_| EINVAL)?;
+        Ok(handle)
+    }
+
+    fn ephemeral_port(&mut self) -> u16 {
+        let port = self.next_ephemeral;
+        self.next_ephemeral = port.checked_add(1).unwrap_or(EPHEMERAL_PORTS);
+        port
+    }
+}
+
+impl UdpSocket {
+    /// Binds to `port` (the address is the interface's).
+    pub fn bind(&mut self, port: u16) -> Result<(), i32> {
+        let Self::Unbound = self else {
+            return Err(EINVAL);
+        };
+        *self = Self::Bound(with_stack(|stack| stack.bind_udp(port))?);
+        Ok(())
+    }
+
+    /// Receives one datagram into `buf` (the rest of a longer one is
+    /// dropped), with its sender; `EAGAIN` when none is there.
+    pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, IpEndpoint), i32> {
+        let Self::Bound(handle) = *self else {
+            return Err(EAGAIN);
+        };
+        with_stack(|stack| {
+            let (data, meta) = stack.udp(handle).recv().map_err(|_| EAGAIN)?;
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            Ok((n, meta.endpoint))
+        })
+    }
+
+    /// Queues one datagram to `to`; `EAGAIN` when the send queue is full.
+    pub fn send_to(&mut self, buf: &[u8], to: IpEndpoint) -> Result<usize, i32> {
+        if let Self::Unbound = self {
+            self.bind(0)?;
+        }
+        let Self::Bound(handle) = *self else {
+            return Err(EINVAL);
+        };
+        with_stack(|stack| {
+            let socket = stack.udp(handle);
+            if buf.len() > socket.payload_send_capacity() {
+                return Err(EMSGSIZE);
+            }
+            socket.send_slice(buf, to).map_err(|_| EAGAIN)
+        })?;
+        poll();
+        Ok(buf.len())
+    }
+
+    /// What the socket is ready for.
+    pub fn readiness(&self) -> Readiness {
+        let Self::Bound(handle) = *self else {
+            return Readiness {
+                writable: true,
+                ..Readiness::default()
+            };
+        };
+        with_stack(|stack| {
+            let socket = stack.udp(handle);
+            Ok(Readiness {
+                readable: socket.can_recv(),
+                writable: socket.can_send(),
+                hung_up: false,
+            })
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        if let Self::Bound(handle) = *self {
+            let _ = with_stack(|stack| {
+                stack.sockets.remove(handle);
+                Ok(())
+            });
+        }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! One CPU runs one thread at a time; a thread gives the CPU up only by
 //! blocking ([`block`]), yielding ([`yield_now`]) or exiting. Each thread has
-//! its own heap-allocated stack and TLS block (variant II: the thread pointer
-//! in FS points at the end of the block, where a word points to itself). When
+//! its own heap-allocated stack and TLS block (variant II on x86_64, where the
+//! thread pointer points at the end of the block; variant I on aarch64, where
+//! it points at its start). When
 //! no thread is ready, the scheduler polls the network and its timers until
 //! one is.
 
@@ -12,7 +13,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::alloc::Layout;
 
-use crate::arch::{self, apic, switch};
+use crate::arch::{self, switch};
 use crate::sync::Global;
 use crate::{mm, net, time};
 
@@ -116,16 +117,29 @@ fn new_tls() -> Option<(Block, usize)> {
     let tdata = &raw const __tdata_size as usize;
     let memsz = &raw const __tls_memsz as usize;
     let align = (&raw const __tls_align as usize).max(1);
-    // The linker places TLS data at `tp - round_up(memsz, p_align)`.
-    let aligned = memsz.next_multiple_of(align);
-    let block = Block::new(aligned + 16, align.max(16))?;
-    // SAFETY: the block holds `aligned` bytes of TLS data followed by the
-    // self pointer; the template holds `tdata` initialised bytes.
+    let (size, data_offset, tp_offset) = if arch::TLS_VARIANT_I {
+        // The thread pointer is the block's start, a 16-byte control block,
+        // and the data follows at the next multiple of the alignment.
+        let data = 16usize.next_multiple_of(align);
+        (data + memsz, data, 0)
+    } else {
+        // The data ends where the thread pointer points, at a word that
+        // points to itself.
+        let data = memsz.next_multiple_of(align);
+        (data + 16, 0, data)
+    };
+    let block = Block::new(size, align.max(16))?;
+    // SAFETY: the block holds `memsz` bytes of TLS data at `data_offset`
+    // (the template holds `tdata` initialised bytes) and, for variant II,
+    // the self pointer at `tp_offset`.
     unsafe {
-        core::ptr::copy_nonoverlapping(template, block.ptr, tdata);
-        core::ptr::write_bytes(block.ptr.add(tdata), 0, aligned - tdata);
-        let tp = block.ptr.add(aligned);
-        tp.cast::<usize>().write(tp as usize);
+        let data = block.ptr.add(data_offset);
+        core::ptr::write_bytes(block.ptr, 0, size);
+        core::ptr::copy_nonoverlapping(template, data, tdata);
+        let tp = block.ptr.add(tp_offset);
+        if !arch::TLS_VARIANT_I {
+            tp.cast::<usize>().write(tp as usize);
+        }
         Some((block, tp as usize))
     }
 }
@@ -345,9 +359,11 @@ pub fn errno() -> i32 {
     })
 }
 
-/// How long an idle CPU halts at most before polling the network again
-/// (the NIC raises no interrupts yet).
-const IDLE_TICK_NS: u64 = 1_000_000;
+/// How long an idle CPU halts at most before polling the network again,
+/// when the NIC's interrupts do not wake it.
+const POLL_TICK_NS: u64 = 1_000_000;
+/// How long it halts at most when they do (a safety net).
+const IDLE_TICK_NS: u64 = 1_000_000_000;
 
 /// Runs the next ready thread. While none is, polls the network and timers,
 /// halting the CPU in between until the next deadline or idle tick.
@@ -362,8 +378,16 @@ fn reschedule() {
         match next {
             Some(tid) => return switch_to(tid),
             None => {
-                let wake = deadline.unwrap_or(u64::MAX).min(now + IDLE_TICK_NS);
-                apic::halt_until(time::tsc_at(wake));
+                let tick = if net::wakes_cpu() {
+                    IDLE_TICK_NS
+                } else {
+                    POLL_TICK_NS
+                };
+                let wake = deadline
+                    .into_iter()
+                    .chain(net::poll_at())
+                    .fold(now + tick, u64::min);
+                arch::halt_until(wake);
             }
         }
     }

@@ -6,16 +6,11 @@
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
+use virtio_drivers::transport::DeviceType;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::transport::{DeviceType, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 use crate::mm;
-
-/// QEMU microvm's virtio-mmio transports: 24 slots of 512 bytes.
-const MMIO_BASE: usize = 0xfeb0_0000;
-const MMIO_SLOT: usize = 512;
-const MMIO_SLOTS: usize = 24;
 
 /// The kernel's glue for `virtio-drivers`.
 pub struct KernelHal;
@@ -51,13 +46,36 @@ unsafe impl Hal for KernelHal {
     unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
 }
 
-/// Finds the first virtio-mmio transport whose device is of type `kind`.
-pub fn find(kind: DeviceType) -> Option<MmioTransport<'static>> {
-    (0..MMIO_SLOTS).find_map(|slot| {
-        let header = NonNull::new((MMIO_BASE + slot * MMIO_SLOT) as *mut VirtIOHeader)?;
-        // SAFETY: on microvm these slots are virtio-mmio register windows,
-        // identity-mapped and used by nothing else.
-        let transport = unsafe { MmioTransport::new(header, MMIO_SLOT) }.ok()?;
-        (transport.device_type() == kind).then_some(transport)
-    })
+/// The device type number in the virtio-mmio header at `base`, if there is
+/// a header (its magic) and a device (a nonzero id). Read directly, because
+/// dropping an `MmioTransport` resets its device: only the transport that is
+/// kept may be made.
+fn device_id(base: usize) -> Option<u32> {
+    const MAGIC: u32 = 0x7472_6976;
+    // SAFETY: the machine has a virtio-mmio register window at `base`,
+    // identity-mapped; offsets 0 and 8 are its magic and device id.
+    let (magic, id) = unsafe {
+        (
+            (base as *const u32).read_volatile(),
+            ((base + 8) as *const u32).read_volatile(),
+        )
+    };
+    (magic == MAGIC && id != 0).then_some(id)
+}
+
+/// Finds the first virtio-mmio transport whose device is of type `kind`,
+/// with the address of its register window.
+pub fn find(kind: DeviceType) -> Option<(MmioTransport<'static>, usize)> {
+    crate::arch::virtio_mmio_windows()
+        .filter(|&(base, _)| {
+            device_id(base).and_then(|id| DeviceType::try_from(id).ok()) == Some(kind)
+        })
+        .find_map(|(base, size)| {
+            let header = NonNull::new(base as *mut VirtIOHeader)?;
+            // SAFETY: a virtio-mmio register window of `kind`, identity-mapped
+            // and used by nothing else.
+            unsafe { MmioTransport::new(header, size) }
+                .ok()
+                .map(|t| (t, base))
+        })
 }

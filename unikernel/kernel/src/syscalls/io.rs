@@ -19,19 +19,23 @@ pub struct Iovec {
     pub len: usize,
 }
 
-/// Reads from a descriptor of the table (a socket or an event counter).
+/// Reads from a descriptor of the table (a socket, an event counter, the disk).
 fn read_object(fd: i32, buf: &mut [u8]) -> isize {
     ret_size(fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.recv(buf),
+        Kind::Udp(s) => s.recv_from(buf).map(|(n, _)| n),
         Kind::Event(e) => e.read(buf),
+        Kind::Disk(d) => d.read(buf),
     }))
 }
 
-/// Writes to a descriptor of the table (a socket or an event counter).
+/// Writes to a descriptor of the table (a socket, an event counter, the disk).
 fn write_object(fd: i32, buf: &[u8]) -> isize {
     ret_size(fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.send(buf),
+        Kind::Udp(_) => Err(super::errno::ENOTCONN),
         Kind::Event(e) => e.write(buf),
+        Kind::Disk(d) => d.write(buf),
     }))
 }
 

@@ -4,6 +4,7 @@
 //! `sys_get_errno`. One module per group of calls.
 
 pub mod errno;
+pub mod fs;
 pub mod futex;
 pub mod io;
 pub mod mem;

@@ -1,15 +1,18 @@
 //! Sockets: BSD-style calls over [`crate::net`]. Addresses are hermit's
 //! `sockaddr_in` (a length byte, a family byte, port and address in network
-//! order). Only TCP over IPv4 is supported so far.
+//! order). TCP and UDP over IPv4.
+
+use smoltcp::wire::IpEndpoint;
 
 use super::errno::{EAFNOSUPPORT, EINVAL, ENOTSOCK, EOPNOTSUPP};
-use super::ret;
+use super::{ret, ret_size};
 use crate::fd::{self, Kind, Object};
-use crate::net::TcpSocket;
+use crate::net::{TcpSocket, UdpSocket};
 
 const AF_INET: i32 = 3;
 const AF_INET6: i32 = 1;
 const SOCK_STREAM: i32 = 1;
+const SOCK_DGRAM: i32 = 2;
 const SOCK_NONBLOCK: i32 = 0o4000;
 const SOCK_CLOEXEC: i32 = 0o40000;
 const SHUT_WR: i32 = 1;
@@ -30,8 +33,23 @@ fn port_of(addr: *const u8, len: u32) -> Result<u16, i32> {
     }
 }
 
+/// Reads a `sockaddr_in` (IPv4 only: smoltcp runs IPv4 here).
+fn endpoint_of(addr: *const u8, len: u32) -> Result<IpEndpoint, i32> {
+    let port = port_of(addr, len)?;
+    if len < 8 {
+        return Err(EINVAL);
+    }
+    // SAFETY: `len` >= 8 readable bytes, per the caller.
+    let bytes = unsafe { core::slice::from_raw_parts(addr, 8) };
+    if i32::from(bytes[1]) != AF_INET {
+        return Err(EAFNOSUPPORT);
+    }
+    let ip = smoltcp::wire::Ipv4Address::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+    Ok(IpEndpoint::new(ip.into(), port))
+}
+
 /// Writes `endpoint` as a `sockaddr_in` into `addr` (if non-null).
-fn write_sockaddr(endpoint: smoltcp::wire::IpEndpoint, addr: *mut u8, len: *mut u32) {
+fn write_sockaddr(endpoint: IpEndpoint, addr: *mut u8, len: *mut u32) {
     if addr.is_null() || len.is_null() {
         return;
     }
@@ -52,23 +70,33 @@ fn write_sockaddr(endpoint: smoltcp::wire::IpEndpoint, addr: *mut u8, len: *mut 
 fn with_tcp<R>(fd: i32, f: impl FnOnce(&mut TcpSocket) -> Result<R, i32>) -> Result<R, i32> {
     fd::with(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => f(s),
-        Kind::Event(_) => Err(ENOTSOCK),
+        _ => Err(ENOTSOCK),
     })
 }
 
-/// Creates a socket; only `SOCK_STREAM` in `AF_INET` or `AF_INET6`.
+/// Checks that `fd` is a socket of either kind.
+fn check_socket(fd: i32) -> Result<i32, i32> {
+    fd::with(fd, |o| match o.kind {
+        Kind::Tcp(_) | Kind::Udp(_) => Ok(0),
+        _ => Err(ENOTSOCK),
+    })
+}
+
+/// Creates a socket: `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP), in `AF_INET`
+/// or `AF_INET6`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sys_socket(domain: i32, type_: i32, _protocol: i32) -> i32 {
     if domain != AF_INET && domain != AF_INET6 {
         return ret(Err(EAFNOSUPPORT));
     }
-    if type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != SOCK_STREAM {
-        return ret(Err(EOPNOTSUPP));
-    }
-    let nonblocking = type_ & SOCK_NONBLOCK != 0;
+    let kind = match type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC) {
+        SOCK_STREAM => Kind::Tcp(TcpSocket::new()),
+        SOCK_DGRAM => Kind::Udp(UdpSocket::Unbound),
+        _ => return ret(Err(EOPNOTSUPP)),
+    };
     ret(Ok(fd::insert(Object {
-        kind: Kind::Tcp(TcpSocket::new()),
-        nonblocking,
+        kind,
+        nonblocking: type_ & SOCK_NONBLOCK != 0,
     })))
 }
 
@@ -76,8 +104,64 @@ pub extern "C" fn sys_socket(domain: i32, type_: i32, _protocol: i32) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn sys_bind(fd: i32, name: *const u8, namelen: u32) -> i32 {
     ret(port_of(name, namelen)
-        .and_then(|port| with_tcp(fd, |s| s.bind(port)))
+        .and_then(|port| {
+            fd::with(fd, |o| match &mut o.kind {
+                Kind::Tcp(s) => s.bind(port),
+                Kind::Udp(s) => s.bind(port),
+                _ => Err(ENOTSOCK),
+            })
+        })
         .map(|()| 0))
+}
+
+/// Receives one datagram into `buf`; writes its sender to `addr`.
+///
+/// # Safety
+/// `buf` must point to `len` writable bytes; `addr` is null or holds
+/// `*addrlen` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_recvfrom(
+    fd: i32,
+    buf: *mut u8,
+    len: usize,
+    _flags: i32,
+    addr: *mut u8,
+    addrlen: *mut u32,
+) -> isize {
+    // SAFETY: the caller provides `len` writable bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let received = fd::blocking(fd, |o| match &mut o.kind {
+        Kind::Udp(s) => s.recv_from(buf),
+        _ => Err(ENOTSOCK),
+    });
+    ret_size(received.map(|(n, from)| {
+        write_sockaddr(from, addr, addrlen);
+        n
+    }))
+}
+
+/// Sends one datagram to `to`.
+///
+/// # Safety
+/// `buf` must point to `len` readable bytes and `to` to `tolen`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_sendto(
+    fd: i32,
+    buf: *const u8,
+    len: usize,
+    _flags: i32,
+    to: *const u8,
+    tolen: u32,
+) -> isize {
+    // SAFETY: the caller provides `len` readable bytes.
+    let buf = unsafe { core::slice::from_raw_parts(buf, len) };
+    let sent = endpoint_of(to, tolen).and_then(|to| {
+        fd::blocking(fd, |o| match &mut o.kind {
+            Kind::Udp(s) => s.send_to(buf, to),
+            _ => Err(ENOTSOCK),
+        })
+    });
+    ret_size(sent)
 }
 
 /// Makes a bound socket listen.
@@ -91,7 +175,7 @@ pub extern "C" fn sys_listen(fd: i32, backlog: i32) -> i32 {
 pub extern "C" fn sys_accept(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
     let accepted = fd::blocking(fd, |o| match &mut o.kind {
         Kind::Tcp(s) => s.accept(),
-        Kind::Event(_) => Err(ENOTSOCK),
+        _ => Err(ENOTSOCK),
     });
     ret(accepted.map(|(stream, peer)| {
         write_sockaddr(peer, addr, addrlen);
@@ -140,7 +224,7 @@ pub extern "C" fn sys_setsockopt(
     _optval: *const u8,
     _optlen: u32,
 ) -> i32 {
-    ret(with_tcp(fd, |_| Ok(0)))
+    ret(check_socket(fd))
 }
 
 /// Reads a socket option: every option reads as 0 (no pending error).
@@ -155,12 +239,12 @@ pub unsafe extern "C" fn sys_getsockopt(
     optval: *mut u8,
     optlen: *mut u32,
 ) -> i32 {
-    ret(with_tcp(fd, |_| {
+    ret(check_socket(fd).map(|_| {
         if !optval.is_null() && !optlen.is_null() {
             // SAFETY: per the contract.
             unsafe { optval.write_bytes(0, *optlen as usize) };
         }
-        Ok(0)
+        0
     }))
 }
 

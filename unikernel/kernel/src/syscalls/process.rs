@@ -1,6 +1,6 @@
 //! The program as a whole: exit, abort, errno, entropy.
 
-use crate::arch::{self, rdrand, rdtsc};
+use crate::arch::{self, cycle_counter, random_u64};
 use crate::{console, sched};
 
 /// Exit status the VM reports when the kernel itself fails (a CPU exception).
@@ -27,8 +27,8 @@ pub extern "C" fn sys_get_errno() -> i32 {
     sched::errno()
 }
 
-/// Fills `buf` with random bytes from RDRAND (or, without it, a TSC-seeded
-/// mixer: enough for hash seeds, not for keys) and returns `len`.
+/// Fills `buf` with random bytes from the CPU (RDRAND, RNDR) or, without it, a counter-seeded
+/// mixer (enough for hash seeds, not for keys), and returns `len`.
 ///
 /// # Safety
 /// `buf` must point to `len` writable bytes.
@@ -36,10 +36,10 @@ pub extern "C" fn sys_get_errno() -> i32 {
 pub unsafe extern "C" fn sys_read_entropy(buf: *mut u8, len: usize, _flags: u32) -> isize {
     // SAFETY: the caller provides `len` writable bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let mut fallback = rdtsc();
+    let mut fallback = cycle_counter();
     for chunk in out.chunks_mut(8) {
-        let word = rdrand().unwrap_or_else(|| {
-            fallback = splitmix64(fallback ^ rdtsc());
+        let word = random_u64().unwrap_or_else(|| {
+            fallback = splitmix64(fallback ^ cycle_counter());
             fallback
         });
         chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);

@@ -1,6 +1,8 @@
 //! x86_64: PVH entry, descriptor tables, port I/O, the TSC and context switch.
 
 pub mod apic;
+pub mod boot;
+pub mod clock;
 pub mod cpu;
 pub mod entry;
 pub mod kvmclock;
@@ -31,6 +33,31 @@ pub fn inb(port: u16) -> u8 {
     value
 }
 
+/// TLS layout: variant II (the thread pointer is the end of the block).
+pub const TLS_VARIANT_I: bool = false;
+
+/// QEMU microvm's virtio-mmio transports: 24 windows of 512 bytes.
+pub fn virtio_mmio_windows() -> impl Iterator<Item = (usize, usize)> {
+    (0..24).map(|slot| (0xfeb0_0000 + slot * 512, 512))
+}
+
+/// Routes the interrupt of the virtio-mmio device at `window` to wake an
+/// idle CPU; false: not wired on x86_64 yet (the I/O APIC is not set up),
+/// so the device is polled.
+pub fn enable_device_interrupt(_window: usize) -> bool {
+    false
+}
+
+/// Halts the CPU until `ns` nanoseconds since boot (or any interrupt).
+pub fn halt_until(ns: u64) {
+    apic::halt_until(clock::tsc_at(ns));
+}
+
+/// A fast-moving counter (the TSC), for mixing into fallback entropy.
+pub fn cycle_counter() -> u64 {
+    rdtsc()
+}
+
 /// Reads the time-stamp counter.
 pub fn rdtsc() -> u64 {
     // SAFETY: rdtsc only reads a counter.
@@ -49,7 +76,7 @@ pub fn set_thread_pointer(tp: usize) {
 }
 
 /// Returns a hardware random number, if the CPU has RDRAND and it delivers.
-pub fn rdrand() -> Option<u64> {
+pub fn random_u64() -> Option<u64> {
     let has_rdrand = core::arch::x86_64::__cpuid(1).ecx & (1 << 30) != 0;
     if !has_rdrand {
         return None;

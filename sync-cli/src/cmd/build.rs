@@ -1,0 +1,203 @@
+//! `kith build SERVICE`: build a service's unikernel image.
+//!
+//! The build itself is the unikernel folder's own scripts (the same ones its tests run):
+//! `scripts/install-toolchain.sh ARCH` installs Debian's rustc 1.96 with the std sources,
+//! the linker and QEMU when they are missing, and `scripts/build-image.sh PACKAGE ARCH`
+//! compiles the program for `ARCH-unknown-hermit` with the crate patches applied and
+//! links it with kith-unikernel. The unikernel folder is `$KITH_UNIKERNEL_DIR`, else the
+//! `unikernel/` folder of the source tree this binary was built from.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, ValueEnum};
+
+/// Build a service's unikernel image: one bootable VM holding just that service.
+///
+/// The first build installs Debian's rustc 1.96 toolchain packages when they are
+/// missing (root or sudo needed) and compiles std for the unikernel target, which takes
+/// several minutes on two cores; later builds reuse it. The image boots with `kith run`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+kith build --example https -o https.img   the tokio + hyper + rustls demo server\n  \
+kith run https.img --forward 8443:443 -- 443\n\n\
+The unikernel sources are found in $KITH_UNIKERNEL_DIR, else in the unikernel/ folder \
+of the source tree this kith binary was built from.")]
+pub struct Build {
+    /// The service to build
+    #[arg(
+        value_enum,
+        required_unless_present = "example",
+        conflicts_with = "example"
+    )]
+    pub service: Option<Service>,
+    /// Build a program from unikernel/examples/ instead (hello, https, echo, disk)
+    #[arg(long, value_name = "NAME")]
+    pub example: Option<String>,
+    /// The machine the image is for
+    #[arg(long, value_enum, default_value = "x86_64")]
+    pub arch: Arch,
+    /// Where to write the image [default: ./kith-NAME-ARCH.img]
+    #[arg(short, long, value_name = "IMAGE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The services of the suite (ARCHITECTURE.md, "The command line").
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// The authoritative DNS server of the user's zone
+    Dns,
+    /// The store's sync endpoint
+    Sync,
+    /// CardDAV
+    Contacts,
+    /// CalDAV
+    Calendar,
+    /// SMTP and IMAP
+    Mail,
+}
+
+/// The machines an image can be built for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// PVH ELF for QEMU microvm/q35, Firecracker, cloud-hypervisor
+    #[value(name = "x86_64")]
+    X86_64,
+    /// ELF for QEMU `-M virt`
+    Aarch64,
+}
+
+impl Arch {
+    /// The name in target triples and script arguments.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+impl Service {
+    /// Why the service has no image yet.
+    fn not_buildable(self) -> &'static str {
+        match self {
+            Service::Dns => {
+                "its server (kith-identity) sits on kith-store, whose disk backend uses \
+std::os::unix file APIs and memmap2, which do not exist on the hermit target, and it \
+serves UDP, which the unikernel's network stack does not offer yet; see \
+unikernel/README.md, \"Services\""
+            }
+            Service::Sync | Service::Contacts | Service::Calendar | Service::Mail => {
+                "the service is still being written as a hosted program; its image follows \
+once it runs as `kith serve` and kith-store builds for the hermit target \
+(unikernel/README.md, \"Services\")"
+            }
+        }
+    }
+}
+
+impl Build {
+    /// Builds the image and prints its path and size.
+    pub fn run(&self) -> Result<ExitCode> {
+        let package = self.package()?;
+        let dir = unikernel_dir()?;
+        check_example(&dir, &package)?;
+        let arch = self.arch.name();
+        eprintln!("kith: checking the unikernel toolchain for {arch}");
+        script(&dir, "install-toolchain.sh", &[arch])?;
+        eprintln!("kith: building {package} for {arch}-unknown-hermit (minutes the first time)");
+        let started = Instant::now();
+        let built = script(&dir, "build-image.sh", &[&package, arch])?;
+        let output = self
+            .output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("kith-{package}-{arch}.img")));
+        std::fs::copy(built.trim(), &output)
+            .with_context(|| format!("copying the image to {}", output.display()))?;
+        let size = std::fs::metadata(&output)?.len();
+        tracing::info!(seconds = started.elapsed().as_secs(), "image built");
+        println!("{} ({} KB)", output.display(), size.div_ceil(1000));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The unikernel workspace package to build, or why there is none.
+    fn package(&self) -> Result<String> {
+        match (&self.service, &self.example) {
+            (Some(service), _) => bail!(
+                "the {} service cannot be built as an image yet: {}. \
+Try `kith build --example https` for a server that can",
+                service_name(*service),
+                service.not_buildable()
+            ),
+            (None, Some(example)) => Ok(example.clone()),
+            (None, None) => unreachable!("clap requires a service or --example"),
+        }
+    }
+}
+
+/// Fails, listing the examples, unless `dir/examples/NAME` is a crate.
+fn check_example(dir: &Path, name: &str) -> Result<()> {
+    let examples = dir.join("examples");
+    if !examples.join(name).join("Cargo.toml").is_file() {
+        bail!(
+            "no example named {name:?} in {}; the examples are: {}",
+            examples.display(),
+            list_examples(&examples).join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn service_name(service: Service) -> String {
+    service
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// The unikernel folder: `$KITH_UNIKERNEL_DIR`, else the source tree's `unikernel/`.
+pub fn unikernel_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("KITH_UNIKERNEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../unikernel"));
+    if !dir.join("scripts/build-image.sh").is_file() {
+        bail!(
+            "no unikernel sources at {}; set KITH_UNIKERNEL_DIR to the unikernel/ folder \
+of a Kith checkout",
+            dir.display()
+        );
+    }
+    Ok(dir.canonicalize()?)
+}
+
+fn list_examples(examples: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(examples)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs `unikernel/scripts/NAME ARGS...` with stderr shown, returning its stdout.
+fn script(dir: &Path, name: &str, args: &[&str]) -> Result<String> {
+    let path = dir.join("scripts").join(name);
+    tracing::debug!(script = %path.display(), ?args, "running");
+    let out = Command::new(&path)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} {} failed ({})",
+            path.display(),
+            args.join(" "),
+            out.status
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
