@@ -61,6 +61,7 @@ pub enum Command {
     Device(cmd::device::Device),
     Identity(cmd::identity::Identity),
     Serve(cmd::serve::Serve),
+    User(cmd::user::User),
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub const CONFIG_FILE: &str = "kith.toml";
 pub struct Config {
     /// This device's name: the author of its commits.
     pub device: Option<String>,
+    /// Where `kith serve contacts` and `kith up` serve CardDAV (default: a free port on
+    /// the loopback address, or on `kith up --listen`).
+    pub contacts_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+pub use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

@@ -78,6 +78,7 @@ pub fn create(dir: &std::path::Path, device: Option<String>) -> Result<Store> {
         Store::create(dir).with_context(|| format!("creating a store in {}", dir.display()))?;
     let config = Config {
         device: Some(device.unwrap_or_else(host_name)),
+        ..Config::default()
     };
     config.save(dir)?;
     Ok(store)

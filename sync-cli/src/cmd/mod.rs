@@ -15,6 +15,7 @@ pub mod merge;
 pub mod serve;
 pub mod status;
 pub mod up;
+pub mod user;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Device(c) => c.run(&ctx),
         Command::Identity(c) => c.run(&ctx),
         Command::Serve(c) => c.run(&ctx),
+        Command::User(c) => c.run(&ctx),
         Command::Init(_) | Command::Up(_) => unreachable!("handled above"),
     }
 }

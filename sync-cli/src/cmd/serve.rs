@@ -1,15 +1,17 @@
 //! `kith serve SERVICE`: run one service in the foreground.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 use clap::{Args, Subcommand};
-use kith_identity::Site;
+use kith_contacts::AddressBooks;
+use kith_dav::{Dav, server};
 use kith_identity::dns::{Server, net};
+use kith_identity::{Provider, Site, keys, local};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
@@ -26,6 +28,17 @@ pub struct Serve {
 pub enum Service {
     /// The authoritative DNS server of the user's zone (UDP and TCP)
     Dns(Dns),
+    /// CardDAV address books over HTTPS, for DAVx5, Thunderbird, Apple Contacts, vdirsyncer
+    Contacts(Contacts),
+}
+
+/// `kith serve contacts`.
+#[derive(Args, Debug)]
+pub struct Contacts {
+    /// Address to listen on [default: `contacts_listen` in kith.toml, else 127.0.0.1 on a
+    /// free port]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `kith serve dns`.
@@ -51,7 +64,8 @@ pub struct Dns {
 impl Serve {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         match &self.service {
-            Service::Dns(dns) => dns.run(ctx),
+            Service::Dns(dns) => serve_all(ctx, &[Starter::Dns(dns)]),
+            Service::Contacts(c) => serve_all(ctx, &[Starter::Contacts(c)]),
         }
     }
 }
@@ -68,8 +82,8 @@ impl Dns {
         }
     }
 
-    /// Serves the zone until SIGINT or SIGTERM, registered for `kith status` meanwhile.
-    pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
+    /// Starts serving the zone.
+    pub async fn start(&self, ctx: &Context) -> Result<Started> {
         let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
         site.origin()?;
         let server = Arc::new(Server::open(site)?);
@@ -80,31 +94,160 @@ impl Dns {
             rrl: (self.rrl_rate > 0).then_some((self.rrl_rate, self.rrl_rate * 2, 2)),
             notify: self.notify.clone(),
         };
-        let rt = tokio::runtime::Runtime::new()?;
-        rt.block_on(async {
-            let running = net::start(server, config)
-                .await
-                .with_context(|| format!("listening on {}", self.listen))?;
-            let service = running::Service {
+        let running = net::start(server, config)
+            .await
+            .with_context(|| format!("listening on {}", self.listen))?;
+        Ok(Started {
+            service: running::Service {
                 name: "dns".into(),
                 endpoints: vec![format!("dns://{}", running.addr)],
-            };
-            let _registered = Registration::new(&ctx.dir, service.clone())?;
-            if ctx.global.json {
-                crate::output::print_json(&serde_json::json!({ "services": [service] }))?;
-            } else {
-                println!("{}", service.endpoints[0]);
-            }
-            std::io::stdout().flush()?;
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => r?,
-                _ = term.recv() => {}
-            }
-            running.stop().await;
-            anyhow::Ok(())
-        })?;
-        Ok(ExitCode::SUCCESS)
+            },
+            stop: Stopper::Dns(running),
+        })
     }
+}
+
+impl Contacts {
+    /// Starts serving address books over HTTPS with the `dav` service certificate.
+    pub async fn start(&self, ctx: &Context) -> Result<Started> {
+        let listen = self
+            .listen
+            .or(ctx.config.contacts_listen)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let tls = dav_tls(ctx, listen.ip())?;
+        let dav = Arc::new(Dav::new(kith_dav::Config {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            author: ctx.author(),
+            kinds: vec![Arc::new(AddressBooks)],
+        }));
+        let running = server::start(dav, tls, listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        Ok(Started {
+            service: running::Service {
+                name: "contacts".into(),
+                endpoints: vec![format!("https://{}/", running.addr)],
+            },
+            stop: Stopper::Dav(running),
+        })
+    }
+}
+
+/// The DAV services' TLS config. With the root key on this replica, a fresh `dav`
+/// certificate is issued that also names the loopback and listening addresses (so
+/// clients can verify `https://127.0.0.1:PORT/` against the root); otherwise the stored
+/// `dav` certificate and its local key are used.
+fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>> {
+    let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
+    let origin = site.origin().map_err(|_| {
+        anyhow!("this store has no identity, so no certificate to serve with: run `kith init --zone NAME` first")
+    })?;
+    let zone = origin.to_string().trim_end_matches('.').to_string();
+    let root_pem = site.root_cert()?;
+    let (cert, key) = match site.local.read(local::ROOT_KEY)? {
+        Some(root_key) => {
+            let mut names = vec![
+                format!("dav.{zone}"),
+                format!("{}.{zone}", ctx.author()),
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+            ];
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let root_key = String::from_utf8(root_key)?;
+            let issued = keys::issue(&root_pem, &root_key, &names, &Provider::system())?;
+            (issued.cert_pem, issued.key_pem)
+        }
+        None => {
+            let tree = ctx.store.head_tree(ctx.branch())?;
+            let cert = ctx
+                .store
+                .get(&tree, &kith_identity::enroll::service_path("dav"))?
+                .ok_or_else(|| anyhow!("the store has no dav service certificate"))?;
+            let key = site
+                .local
+                .require(&local::service_key("dav"), "the dav service key")?;
+            (String::from_utf8(cert)?, String::from_utf8(key)?)
+        }
+    };
+    Ok(kith_dav::tls::server_config(
+        &format!("{cert}{root_pem}"),
+        &key,
+    )?)
+}
+
+/// A running service: what `kith status` lists, and how to stop it.
+pub struct Started {
+    /// Its name and endpoints.
+    pub service: running::Service,
+    stop: Stopper,
+}
+
+enum Stopper {
+    Dns(net::Running),
+    Dav(server::Running),
+}
+
+impl Stopper {
+    async fn stop(self) {
+        match self {
+            Stopper::Dns(r) => r.stop().await,
+            Stopper::Dav(r) => r.stop().await,
+        }
+    }
+}
+
+/// A service to start.
+pub enum Starter<'a> {
+    /// DNS.
+    Dns(&'a Dns),
+    /// Contacts.
+    Contacts(&'a Contacts),
+}
+
+impl Starter<'_> {
+    async fn start(&self, ctx: &Context) -> Result<Started> {
+        match self {
+            Starter::Dns(d) => d.start(ctx).await,
+            Starter::Contacts(c) => c.start(ctx).await,
+        }
+    }
+}
+
+/// Starts the services, registers them for `kith status`, prints their endpoints (one
+/// line each, or one JSON document) and serves until SIGINT or SIGTERM.
+pub fn serve_all(ctx: &Context, services: &[Starter<'_>]) -> Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let mut started = Vec::new();
+        for s in services {
+            started.push(s.start(ctx).await?);
+        }
+        let list: Vec<running::Service> = started.iter().map(|s| s.service.clone()).collect();
+        let _registered = list
+            .iter()
+            .map(|s| Registration::new(&ctx.dir, s.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        if ctx.global.json {
+            crate::output::print_json(&serde_json::json!({ "services": list }))?;
+        } else {
+            list.iter()
+                .flat_map(|s| &s.endpoints)
+                .for_each(|e| println!("{e}"));
+        }
+        std::io::stdout().flush()?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        for s in started {
+            s.stop.stop().await;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

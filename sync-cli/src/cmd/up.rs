@@ -9,12 +9,13 @@ use kith_identity::Site;
 use kith_store::Store;
 
 use crate::args::Global;
+use crate::cmd::serve::{self, Starter};
 use crate::context::{Config, Context, store_dir};
 
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for, each on a free port, until interrupted; `kith status` lists
-/// their endpoints. Today that is DNS, once the store has an identity
-/// (`kith init --zone NAME`); the other services arrive with their crates.
+/// their endpoints. Today that is DNS and contacts (CardDAV), once the store has an
+/// identity (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
     /// The address to listen on (use 0.0.0.0 or :: to serve other machines)
@@ -56,6 +57,13 @@ impl Up {
             crate::cmd::status::print(&ctx)?;
             return Ok(ExitCode::SUCCESS);
         }
-        crate::cmd::serve::Dns::on(SocketAddr::new(self.listen, 0)).run(&ctx)
+        let dns = serve::Dns::on(SocketAddr::new(self.listen, 0));
+        let contacts = serve::Contacts {
+            listen: ctx
+                .config
+                .contacts_listen
+                .or(Some(SocketAddr::new(self.listen, 0))),
+        };
+        serve::serve_all(&ctx, &[Starter::Dns(&dns), Starter::Contacts(&contacts)])
     }
 }
