@@ -114,6 +114,9 @@ impl Dav {
         let snap = self.snap()?;
         let user = self.authenticate(&snap, &req.headers)?;
         check_access(&target, &user)?;
+        if target == Target::Unknown {
+            return Err(unknown(&req.method));
+        }
         match req.method.as_str() {
             "PROPFIND" => self.propfind(snap, user, target, &req).await,
             "PROPPATCH" => self.proppatch(snap, &user, target, &req).await,
@@ -376,6 +379,8 @@ impl Dav {
     }
 
     async fn mkcol(&self, target: &Target, req: &Request) -> Result<Response, Refusal> {
+        let props = request::mkcol(&req.body)
+            .map_err(|e| Refusal::plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
         let Target::Collection(k, ..) = target else {
             return Err(Refusal::plain(
                 StatusCode::FORBIDDEN,
@@ -385,8 +390,6 @@ impl Dav {
         let kind = self
             .kind(k)
             .ok_or_else(|| Refusal::plain(StatusCode::FORBIDDEN, "no such kind of collection"))?;
-        let props = request::mkcol(&req.body)
-            .map_err(|e| Refusal::plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
         check_resourcetype(kind.as_ref(), &props)?;
         let path = target.store_path();
         let files = mkcol_files(kind.as_ref(), &path, &props);
@@ -751,10 +754,17 @@ fn check_access(target: &Target, user: &str) -> Result<(), Refusal> {
             StatusCode::FORBIDDEN,
             "this belongs to another user",
         )),
-        _ => match target {
-            Target::Unknown => Err(Refusal::plain(StatusCode::NOT_FOUND, "no such resource")),
-            _ => Ok(()),
-        },
+        _ => Ok(()),
+    }
+}
+
+/// A path deeper than any resource: 409 for methods that would create it (RFC 4918
+/// §9.3.1, §9.7.1: the parent is missing), 404 otherwise.
+fn unknown(method: &Method) -> Refusal {
+    if method == Method::PUT || method.as_str() == "MKCOL" {
+        Refusal::plain(StatusCode::CONFLICT, "the parent collection does not exist")
+    } else {
+        Refusal::plain(StatusCode::NOT_FOUND, "no such resource")
     }
 }
 
