@@ -21,6 +21,7 @@ for target in $(cargo fuzz list); do
     mkdir -p "corpus/$target"
     dict=()
     [[ -f "$target.dict" ]] && dict=(-dict="$target.dict")
+    [[ "$target" == vcard_input ]] && dict=(-dict=dav.dict)
     [[ "$target" == pack_* && -f pack.dict ]] && dict=(-dict=pack.dict)
     echo "== fuzzing $target for ${seconds}s"
     if ! cargo fuzz run "$target" "corpus/$target" -- \

@@ -68,6 +68,7 @@ pub enum Command {
     Sync(cmd::sync::Sync),
     Build(cmd::build::Build),
     Run(cmd::run::Run),
+    User(cmd::user::User),
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub const CONFIG_FILE: &str = "kith.toml";
 pub struct Config {
     /// This device's name: the author of its commits.
     pub device: Option<String>,
+    /// Where `kith serve contacts` and `kith up` serve CardDAV (default: a free port on
+    /// the loopback address, or on `kith up --listen`).
+    pub contacts_listen: Option<std::net::SocketAddr>,
     /// Other replicas this one syncs with, by name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub remotes: BTreeMap<String, Remote>,
@@ -53,9 +56,7 @@ impl Config {
             None => anyhow::bail!("no remote named {name}; `kith remote list` shows them"),
         }
     }
-}
 
-impl Config {
     /// Reads `kith.toml` from a store folder (defaults if absent).
     pub fn load(store_dir: &Path) -> Result<Config> {
         let path = store_dir.join(CONFIG_FILE);

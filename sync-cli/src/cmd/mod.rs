@@ -21,6 +21,7 @@ pub mod serve;
 pub mod status;
 pub mod sync;
 pub mod up;
+pub mod user;
 
 use std::process::ExitCode;
 
@@ -71,6 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Fetch(c) => c.run(&ctx),
         Command::Push(c) => c.run(&ctx),
         Command::Sync(c) => c.run(&ctx),
+        Command::User(c) => c.run(&ctx),
         Command::Init(_)
         | Command::Up(_)
         | Command::Clone(_)

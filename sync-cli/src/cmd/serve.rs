@@ -1,16 +1,18 @@
 //! `kith serve SERVICE`: run one service in the foreground.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 use clap::{Args, Subcommand};
-use kith_identity::Site;
+use kith_contacts::AddressBooks;
+use kith_dav::{Dav, server};
 use kith_identity::dns::{Server, net};
 use kith_identity::link::Credentials;
+use kith_identity::{Provider, Site, keys, local};
 use kith_mail::smtp;
 
 use crate::context::Context;
@@ -31,9 +33,20 @@ pub enum Service {
     Dns(Dns),
     /// The sync service other replicas fetch from and push to (mutual TLS)
     Sync(Sync),
+    /// CardDAV address books over HTTPS, for DAVx5, Thunderbird, Apple Contacts, vdirsyncer
+    Contacts(Contacts),
     /// Mail: inbound SMTP for the zone's domain, with STARTTLS (IMAP and submission
     /// arrive later)
     Mail(Mail),
+}
+
+/// `kith serve contacts`.
+#[derive(Args, Debug)]
+pub struct Contacts {
+    /// Address to listen on [default: `contacts_listen` in kith.toml, else 127.0.0.1 on a
+    /// free port]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `kith serve dns`.
@@ -83,6 +96,7 @@ impl Serve {
             Service::Dns(dns) => suite.dns(ctx, dns)?,
             Service::Sync(sync) => suite.sync(ctx, sync.listen)?,
             Service::Mail(mail) => suite.mail(ctx, mail)?,
+            Service::Contacts(contacts) => suite.contacts(ctx, contacts)?,
         }
         suite.run(ctx)
     }
@@ -111,11 +125,77 @@ impl Dns {
     }
 }
 
+impl Contacts {
+    /// Starts serving address books over HTTPS with the `dav` service certificate.
+    pub async fn start(&self, ctx: &Context) -> Result<server::Running> {
+        let listen = self
+            .listen
+            .or(ctx.config.contacts_listen)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let tls = dav_tls(ctx, listen.ip())?;
+        let dav = Arc::new(Dav::new(kith_dav::Config {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            author: ctx.author(),
+            kinds: vec![Arc::new(AddressBooks)],
+        }));
+        server::start(dav, tls, listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))
+    }
+}
+
+/// The DAV services' TLS config. With the root key on this replica, a fresh `dav`
+/// certificate is issued that also names the loopback and listening addresses (so
+/// clients can verify `https://127.0.0.1:PORT/` against the root); otherwise the stored
+/// `dav` certificate and its local key are used.
+fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>> {
+    let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
+    let origin = site.origin().map_err(|_| {
+        anyhow!("this store has no identity, so no certificate to serve with: run `kith init --zone NAME` first")
+    })?;
+    let zone = origin.to_string().trim_end_matches('.').to_string();
+    let root_pem = site.root_cert()?;
+    let (cert, key) = match site.local.read(local::ROOT_KEY)? {
+        Some(root_key) => {
+            let mut names = vec![
+                format!("dav.{zone}"),
+                format!("{}.{zone}", ctx.author()),
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+            ];
+            if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+                names.push(ip.to_string());
+            }
+            let root_key = String::from_utf8(root_key)?;
+            let issued = keys::issue(&root_pem, &root_key, &names, &Provider::system())?;
+            (issued.cert_pem, issued.key_pem)
+        }
+        None => {
+            let tree = ctx.store.head_tree(ctx.branch())?;
+            let cert = ctx
+                .store
+                .get(&tree, &kith_identity::enroll::service_path("dav"))?
+                .ok_or_else(|| anyhow!("the store has no dav service certificate"))?;
+            let key = site
+                .local
+                .require(&local::service_key("dav"), "the dav service key")?;
+            (String::from_utf8(cert)?, String::from_utf8(key)?)
+        }
+    };
+    Ok(kith_dav::tls::server_config(
+        &format!("{cert}{root_pem}"),
+        &key,
+    )?)
+}
+
 /// Services started in this process, each registered for `kith status` until stopped.
 pub struct Suite {
     runtime: tokio::runtime::Runtime,
     dns: Option<net::Running>,
     sync: Option<sync_service::Running>,
+    dav: Vec<server::Running>,
     services: Vec<running::Service>,
     registrations: Vec<Registration>,
 }
@@ -127,6 +207,7 @@ impl Suite {
             runtime: tokio::runtime::Runtime::new()?,
             dns: None,
             sync: None,
+            dav: Vec::new(),
             services: Vec::new(),
             registrations: Vec::new(),
         })
@@ -156,6 +237,14 @@ impl Suite {
         };
         self.register(ctx, "sync", url.to_string())?;
         self.sync = Some(running);
+        Ok(())
+    }
+
+    /// Starts CardDAV.
+    pub fn contacts(&mut self, ctx: &Context, contacts: &Contacts) -> Result<()> {
+        let running = self.runtime.block_on(contacts.start(ctx))?;
+        self.register(ctx, "contacts", format!("https://{}/", running.addr))?;
+        self.dav.push(running);
         Ok(())
     }
 
@@ -210,6 +299,9 @@ impl Suite {
             }
             if let Some(dns) = self.dns {
                 dns.stop().await;
+            }
+            for dav in self.dav {
+                dav.stop().await;
             }
             anyhow::Ok(())
         })?;

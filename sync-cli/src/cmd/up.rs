@@ -9,13 +9,13 @@ use kith_identity::Site;
 use kith_store::Store;
 
 use crate::args::Global;
-use crate::cmd::serve::{Dns, Mail, Suite};
+use crate::cmd::serve::{Contacts, Dns, Mail, Suite};
 use crate::context::{Config, Context, store_dir};
 
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for until interrupted (sync on its published port 7447 when
 /// free, every other service on a free port); `kith status` lists
-/// their endpoints. Today that is DNS, sync and inbound mail (SMTP), once the store has an identity
+/// their endpoints. Today that is DNS, sync, contacts (CardDAV) and inbound mail (SMTP), once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
@@ -64,6 +64,13 @@ impl Up {
         if suite.sync(&ctx, published).is_err() {
             suite.sync(&ctx, SocketAddr::new(self.listen, 0))?;
         }
+        let contacts = Contacts {
+            listen: ctx
+                .config
+                .contacts_listen
+                .or(Some(SocketAddr::new(self.listen, 0))),
+        };
+        suite.contacts(&ctx, &contacts)?;
         suite.mail(
             &ctx,
             &Mail {

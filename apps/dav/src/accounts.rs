@@ -1,0 +1,164 @@
+//! Accounts for the DAV services: user names and argon2 password hashes in the store.
+//!
+//! Each account is one file, `/identity/users/<name>`, holding the PHC string of the
+//! password's argon2id hash, so accounts sync to every replica with the rest of the
+//! identity. Checking a password runs argon2 once; afterwards a keyed blake3 of the
+//! password (the key lives only in this process's memory) stands in for it until the
+//! account file changes, so clients that send Basic credentials on every request cost a
+//! hash, not an argon2 run. Passwords are never logged or stored in the clear.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore as _};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use kith_store::{Hash, Store};
+
+use crate::error::{Error, Result};
+
+/// Where accounts live in the store.
+pub const USERS: &str = "/identity/users";
+
+/// The store path of one account.
+pub fn user_path(name: &str) -> String {
+    format!("{USERS}/{name}")
+}
+
+/// Checks a user name: 1 to 64 of `a-z 0-9 - _ .`, not starting with `.`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    ok.then_some(()).ok_or_else(|| Error::BadUser(name.into()))
+}
+
+/// The argon2id PHC string of a password, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.is_empty() {
+        return Err(Error::EmptyPassword);
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Hash(e.to_string()))
+}
+
+/// Creates (`create`) or changes the password of an account, as one commit.
+pub fn set_password(
+    store: &Store,
+    branch: &str,
+    name: &str,
+    password: &str,
+    create: bool,
+    author: &str,
+) -> Result<()> {
+    check_name(name)?;
+    let phc = hash_password(password)?;
+    let mut tx = store.transaction(branch)?;
+    let exists = store.find(&tx.base_tree(), &user_path(name))?.is_some();
+    match (create, exists) {
+        (true, true) => return Err(Error::UserExists(name.into())),
+        (false, false) => return Err(Error::NoUser(name.into())),
+        _ => {}
+    }
+    tx.put(&user_path(name), format!("{phc}\n").as_bytes())?;
+    let verb = if create {
+        "add"
+    } else {
+        "change the password of"
+    };
+    tx.commit(author, &format!("users: {verb} {name}"))?;
+    Ok(())
+}
+
+/// The account names on a branch, sorted.
+pub fn list(store: &Store, branch: &str) -> Result<Vec<String>> {
+    let root = store.head_tree(branch)?;
+    Ok(store
+        .list(&root, USERS)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+}
+
+/// Checks Basic credentials against the accounts in a tree, remembering good ones.
+pub struct Verifier {
+    key: [u8; 32],
+    known: Mutex<HashMap<String, (Hash, [u8; 32])>>,
+}
+
+impl Default for Verifier {
+    fn default() -> Verifier {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        Verifier {
+            key,
+            known: Mutex::default(),
+        }
+    }
+}
+
+impl Verifier {
+    /// Whether `password` is `name`'s password in the tree `root`.
+    pub fn check(&self, store: &Store, root: &Hash, name: &str, password: &str) -> Result<bool> {
+        if check_name(name).is_err() {
+            return Ok(false);
+        }
+        let Some((_, record)) = store.find(root, &user_path(name))? else {
+            return Ok(false);
+        };
+        let tag = *blake3::keyed_hash(&self.key, password.as_bytes()).as_bytes();
+        if self.known.lock().unwrap().get(name) == Some(&(record, tag)) {
+            return Ok(true);
+        }
+        let phc = String::from_utf8_lossy(&store.blob(&record)?)
+            .trim()
+            .to_string();
+        let good = PasswordHash::new(&phc)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if good {
+            self.known
+                .lock()
+                .unwrap()
+                .insert(name.into(), (record, tag));
+        }
+        Ok(good)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_change() {
+        let store = Store::memory();
+        set_password(&store, "main", "ada", "s3cret", true, "test").unwrap();
+        assert!(matches!(
+            set_password(&store, "main", "ada", "x", true, "test"),
+            Err(Error::UserExists(_))
+        ));
+        let v = Verifier::default();
+        let root = store.head_tree("main").unwrap();
+        assert!(v.check(&store, &root, "ada", "s3cret").unwrap());
+        assert!(v.check(&store, &root, "ada", "s3cret").unwrap());
+        assert!(!v.check(&store, &root, "ada", "wrong").unwrap());
+        assert!(!v.check(&store, &root, "bob", "s3cret").unwrap());
+        set_password(&store, "main", "ada", "new", false, "test").unwrap();
+        let root = store.head_tree("main").unwrap();
+        assert!(!v.check(&store, &root, "ada", "s3cret").unwrap());
+        assert!(v.check(&store, &root, "ada", "new").unwrap());
+        assert_eq!(list(&store, "main").unwrap(), vec!["ada".to_string()]);
+        let stored = store.get(&root, &user_path("ada")).unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&stored).contains("new"));
+    }
+}
