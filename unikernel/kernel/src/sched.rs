@@ -360,7 +360,7 @@ pub fn errno() -> i32 {
 }
 
 /// How long an idle CPU halts at most before polling the network again,
-/// when the NIC's interrupts do not wake it.
+/// when the NIC's interrupts do not wake it (no route for them).
 const POLL_TICK_NS: u64 = 1_000_000;
 /// How long it halts at most when they do (a safety net).
 const IDLE_TICK_NS: u64 = 1_000_000_000;

@@ -9,6 +9,9 @@
 
 use core::arch::global_asm;
 
+/// Where QEMU microvm's virtio-mmio windows start.
+pub const VIRTIO_MMIO_BASE: usize = 0xfeb0_0000;
+
 /// Size of the stack the boot CPU runs on until the first thread starts.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 

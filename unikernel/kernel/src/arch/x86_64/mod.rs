@@ -5,6 +5,7 @@ pub mod boot;
 pub mod clock;
 pub mod cpu;
 pub mod entry;
+pub mod ioapic;
 pub mod kvmclock;
 pub mod pit;
 pub mod rtc;
@@ -38,14 +39,14 @@ pub const TLS_VARIANT_I: bool = false;
 
 /// QEMU microvm's virtio-mmio transports: 24 windows of 512 bytes.
 pub fn virtio_mmio_windows() -> impl Iterator<Item = (usize, usize)> {
-    (0..24).map(|slot| (0xfeb0_0000 + slot * 512, 512))
+    (0..24).map(|slot| (entry::VIRTIO_MMIO_BASE + slot * 512, 512))
 }
 
-/// Routes the interrupt of the virtio-mmio device at `window` to wake an
-/// idle CPU; false: not wired on x86_64 yet (the I/O APIC is not set up),
-/// so the device is polled.
-pub fn enable_device_interrupt(_window: usize) -> bool {
-    false
+/// Routes the interrupt of the virtio-mmio device at `window` through
+/// microvm's second I/O APIC, so that it wakes an idle CPU; false where the
+/// machine has none (the device is then polled).
+pub fn enable_device_interrupt(window: usize) -> bool {
+    ioapic::route(window)
 }
 
 /// Halts the CPU until `ns` nanoseconds since boot (or any interrupt).
