@@ -187,7 +187,7 @@ fn serve_dns_answers_and_a_device_update_is_a_commit_by_the_device() {
 }
 
 #[test]
-fn up_serves_dns_for_an_identity_and_status_lists_it_while_it_runs() {
+fn up_serves_dns_and_contacts_for_an_identity_and_status_lists_them_while_they_run() {
     let k = identity();
     let dns = DnsServer::spawn(&k, &["up"]);
     assert!(
@@ -200,10 +200,18 @@ fn up_serves_dns_for_an_identity_and_status_lists_it_while_it_runs() {
             .contains("alice.home.arpa.")
     );
     let status = k.json(&["status"]);
+    let services = status["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contacts", "dns"], "{status}");
     assert_eq!(
-        status["services"],
-        serde_json::json!([{ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] }])
+        services[1]["endpoints"],
+        serde_json::json!([format!("dns://{}", dns.addr)])
     );
+    let contacts = services[0]["endpoints"][0].as_str().unwrap();
+    assert!(contacts.starts_with("https://127.0.0.1:"), "{contacts}");
     let term = Command::new("kill")
         .args(["-TERM", &dns.child.id().to_string()])
         .status()
