@@ -81,9 +81,26 @@ pub fn issue(
     names: &[String],
     provider: &Provider,
 ) -> Result<Issued> {
+    issue_for(
+        root_cert_pem,
+        root_key_pem,
+        names,
+        ed25519_key(provider)?,
+        provider,
+    )
+}
+
+/// Issues a certificate for an existing key (so TLSA records of its public key stay
+/// true), for `names` (DNS names or IP addresses; the first is the subject).
+pub fn issue_for(
+    root_cert_pem: &str,
+    root_key_pem: &str,
+    names: &[String],
+    key: KeyPair,
+    provider: &Provider,
+) -> Result<Issued> {
     let root_key = key_from_pem(root_key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(root_cert_pem, &root_key)?;
-    let key = ed25519_key(provider)?;
     let mut params = base_params(names.to_vec(), provider, LEAF_YEARS)?;
     if let Some(first) = names.first() {
         params

@@ -187,7 +187,7 @@ fn serve_dns_answers_and_a_device_update_is_a_commit_by_the_device() {
 }
 
 #[test]
-fn up_serves_dns_and_sync_for_an_identity_and_status_lists_them_while_they_run() {
+fn up_serves_every_service_for_an_identity_and_status_lists_them_while_they_run() {
     let k = identity();
     let dns = DnsServer::spawn(&k, &["up"]);
     assert!(
@@ -201,20 +201,16 @@ fn up_serves_dns_and_sync_for_an_identity_and_status_lists_them_while_they_run()
     );
     let status = k.json(&["status"]);
     let services = status["services"].as_array().unwrap();
-    assert_eq!(
-        services[0],
-        serde_json::json!({ "name": "dns", "endpoints": [format!("dns://{}", dns.addr)] })
-    );
-    let named = |n: &str| services.iter().find(|s| s["name"] == n).unwrap()["endpoints"][0].clone();
-    assert!(
-        named("mail")
-            .as_str()
-            .unwrap()
-            .starts_with("smtp://127.0.0.1:")
-    );
-    let sync = named("sync");
-    let sync = sync.as_str().unwrap();
-    assert!(sync.starts_with("kith://127.0.0.1:"), "{sync}");
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contacts", "dns", "mail", "sync"], "{status}");
+    let endpoint = |i: usize| services[i]["endpoints"][0].as_str().unwrap().to_string();
+    assert_eq!(endpoint(1), format!("dns://{}", dns.addr));
+    assert!(endpoint(0).starts_with("https://127.0.0.1:"), "{status}");
+    assert!(endpoint(2).starts_with("smtp://127.0.0.1:"), "{status}");
+    assert!(endpoint(3).starts_with("kith://127.0.0.1:"), "{status}");
     let term = Command::new("kill")
         .args(["-TERM", &dns.child.id().to_string()])
         .status()

@@ -87,7 +87,6 @@ impl PropStat {
             out.push_str("</d:propstat>");
         }
         let mut statuses: Vec<StatusCode> = self.other.iter().map(|(_, s)| *s).collect();
-        statuses.dedup();
         statuses.sort();
         statuses.dedup();
         for status in statuses {

@@ -145,10 +145,10 @@ impl Contacts {
     }
 }
 
-/// The DAV services' TLS config. With the root key on this replica, a fresh `dav`
-/// certificate is issued that also names the loopback and listening addresses (so
-/// clients can verify `https://127.0.0.1:PORT/` against the root); otherwise the stored
-/// `dav` certificate and its local key are used.
+/// The DAV services' TLS config. With the root key on this replica, the `dav` key gets a
+/// fresh certificate that also names the loopback and listening addresses (so clients
+/// can verify `https://127.0.0.1:PORT/` against the root; the key, and so the zone's
+/// TLSA records, stay the same); otherwise the stored `dav` certificate is used.
 fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>> {
     let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
     let origin = site.origin().map_err(|_| {
@@ -169,7 +169,11 @@ fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>
                 names.push(ip.to_string());
             }
             let root_key = String::from_utf8(root_key)?;
-            let issued = keys::issue(&root_pem, &root_key, &names, &Provider::system())?;
+            let key = site
+                .local
+                .require(&local::service_key("dav"), "the dav service key")?;
+            let key = keys::key_from_pem(&String::from_utf8(key)?)?;
+            let issued = keys::issue_for(&root_pem, &root_key, &names, key, &Provider::system())?;
             (issued.cert_pem, issued.key_pem)
         }
         None => {
@@ -285,11 +289,11 @@ impl Suite {
     /// Prints the endpoints, serves until SIGINT or SIGTERM, then stops everything.
     pub fn run(self, ctx: &Context) -> Result<ExitCode> {
         // Whoever started us may stop reading once it has the endpoints: that is fine.
-        let _ = if ctx.global.json {
-            crate::output::print_json(&serde_json::json!({ "services": self.services }))
+        if ctx.global.json {
+            let _ = crate::output::print_json(&serde_json::json!({ "services": self.services }));
         } else {
-            print_endpoints(&self.services)
-        };
+            announce(&self.services);
+        }
         self.runtime.block_on(async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -313,11 +317,16 @@ impl Suite {
     }
 }
 
-fn print_endpoints(services: &[running::Service]) -> Result<()> {
+/// Prints every endpoint, one a line, in one write; a reader that stopped listening
+/// (a closed pipe) does not stop the services.
+fn announce(list: &[running::Service]) {
+    let text: String = list
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .map(|e| format!("{e}\n"))
+        .collect();
     let mut out = std::io::stdout().lock();
-    for s in services {
-        writeln!(out, "{}", s.endpoints.join(" "))?;
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        tracing::debug!("printing the endpoints: {e}");
     }
-    out.flush()?;
-    Ok(())
 }
