@@ -572,6 +572,7 @@ fn litmus_basic_tests_that_apply() {
     let out = tool("litmus")
         .args(["-k", &url, "ada", "ada-pw"])
         .env("TESTS", "basic")
+        .current_dir(k.dir.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
