@@ -16,9 +16,6 @@ use crate::query::{self, Filter};
 
 /// The largest vCard accepted, in bytes.
 pub const MAX_SIZE: usize = 10 * 1024 * 1024;
-/// From how many hrefs a multiget reads the collection's listing once instead of looking
-/// each item up (one pass over the folder's trie costs less than many lookups).
-const LIST_AT: usize = 16;
 /// InfCloud's address book colour namespace.
 const INF_IT: &str = "http://inf-it.com/ns/ab/";
 
@@ -205,20 +202,9 @@ fn multiget(report: &Report, body: &Element) -> Reply {
         .map(|h| h.text.trim().to_string())
         .collect();
     let r = report.clone();
-    let listed = (hrefs.len() >= LIST_AT)
-        .then(|| report.items().ok())
-        .flatten()
-        .map(|items| {
-            items
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>()
-        });
     let responses = hrefs.into_iter().map(move |href| {
         let found = r.member(&href).and_then(|name| {
-            let hash = match &listed {
-                Some(items) => *items.get(&name)?,
-                None => r.item(&name).ok()??,
-            };
+            let hash = r.item(&name).ok()??;
             r.response(&name, &hash, &props).ok()
         });
         found
