@@ -203,20 +203,24 @@ fn a_server_killed_during_delivery_loses_no_acknowledged_message() {
     for round in 0..25u64 {
         let mut s = restart(&k);
         let start = (round * 100_000).to_string();
-        let client = Command::new("python3")
+        let mut client = Command::new("python3")
             .args(["-c", SENDER, &s.port, &start])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");
-        std::thread::sleep(std::time::Duration::from_millis(150 + round * 13 % 200));
+        // Kill the server once deliveries are flowing, a little later each round.
+        let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        acked.extend(first.strip_prefix("ACK ").map(str::to_string));
+        std::thread::sleep(std::time::Duration::from_millis(round * 7 % 60));
         let _ = s.child.kill();
         let _ = s.child.wait();
-        let out = client.wait_with_output().unwrap();
         acked.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
+            lines
+                .map_while(Result::ok)
                 .filter_map(|l| l.strip_prefix("ACK ").map(str::to_string)),
         );
+        client.wait().unwrap();
         let report = k.json(&["fsck"]);
         assert_eq!(report["damage"], serde_json::json!([]), "round {round}");
     }
