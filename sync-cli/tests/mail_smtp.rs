@@ -30,22 +30,8 @@ fn server() -> (Kith, MailServer) {
     let empty = k.dir.path().join("empty.mbox");
     std::fs::write(&empty, b"").unwrap();
     k.ok(&["import", empty.to_str().unwrap(), "/mail/me/INBOX"]);
-    let mut child = k
-        .cmd(&["serve", "mail", "--smtp", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("smtp://127.0.0.1:")
-        .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
-        .to_string();
-    (k, MailServer { child, port })
+    let s = restart(&k);
+    (k, s)
 }
 
 fn swaks(port: &str, args: &[&str]) -> (bool, String) {
@@ -181,17 +167,11 @@ except Exception:
 
 /// Restarts `kith serve mail` on the store of `k`, on a free port.
 fn restart(k: &Kith) -> MailServer {
-    let mut child = k
-        .cmd(&["serve", "mail", "--smtp", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    let (child, line) = k.spawn_service(&["serve", "mail", "--smtp", "127.0.0.1:0"]);
+    let port = line
+        .strip_prefix("smtp://127.0.0.1:")
+        .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
+        .to_string();
     MailServer { child, port }
 }
 

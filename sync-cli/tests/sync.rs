@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,21 +59,9 @@ impl SyncServer {
     }
 
     fn on(k: &Kith, listen: &str) -> SyncServer {
-        let mut child = k
-            .cmd(&["serve", "sync", "--listen", listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("kith://"), "serve sync printed {line:?}");
-        SyncServer {
-            child,
-            url: line.trim().to_string(),
-        }
+        let (child, url) = k.spawn_service(&["serve", "sync", "--listen", listen]);
+        assert!(url.starts_with("kith://"), "serve sync printed {url:?}");
+        SyncServer { child, url }
     }
 
     fn port(&self) -> u16 {
@@ -348,25 +336,13 @@ fn killed_processes_and_cut_connections_never_damage_a_replica() {
         match rng.below(3) {
             0 => {
                 // Kill the syncing client.
-                let mut child = b
-                    .cmd(&["sync"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                std::thread::sleep(Duration::from_millis(rng.below(window)));
+                let mut child = sync_for(&b, rng.below(window));
                 let _ = child.kill();
                 child.wait().unwrap();
             }
             1 => {
                 // Kill the server mid-session, then start it again on the same port.
-                let mut child = b
-                    .cmd(&["sync"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                std::thread::sleep(Duration::from_millis(rng.below(window)));
+                let mut child = sync_for(&b, rng.below(window));
                 let port = server.port();
                 drop(server);
                 child.wait().unwrap();
@@ -412,26 +388,26 @@ fn killed_processes_and_cut_connections_never_damage_a_replica() {
     );
 }
 
+/// A `kith sync` on `k`, left running for `millis`.
+fn sync_for(k: &Kith, millis: u64) -> Child {
+    let child = k
+        .cmd(&["sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(millis));
+    child
+}
+
 /// Starts the sync service again on `port` (retrying while the old socket lingers).
 fn restart(k: &Kith, port: u16) -> SyncServer {
     let listen = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut child = k
-            .cmd(&["serve", "sync", "--listen", &listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if line.starts_with("kith://") {
-            return SyncServer {
-                child,
-                url: line.trim().to_string(),
-            };
+        let (mut child, url) = k.spawn_service(&["serve", "sync", "--listen", &listen]);
+        if url.starts_with("kith://") {
+            return SyncServer { child, url };
         }
         let _ = child.wait();
         assert!(

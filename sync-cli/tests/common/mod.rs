@@ -35,6 +35,23 @@ impl Kith {
         c
     }
 
+    /// Starts a long-running command (`serve ...`); returns it and the first line it
+    /// prints (its endpoint).
+    pub fn spawn_service(&self, args: &[&str]) -> (std::process::Child, String) {
+        use std::io::BufRead as _;
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        (child, line.trim().to_string())
+    }
+
     /// Runs a command, feeding `stdin`.
     pub fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
