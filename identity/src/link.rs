@@ -12,6 +12,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use rustls::ServerConfig;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 
@@ -91,6 +92,16 @@ impl Credentials {
             &String::from_utf8_lossy(key),
             revoked,
         ))
+    }
+
+    /// The local-state files a new replica of this device keeps them in (key,
+    /// certificate, root), as `(name, bytes)` for [`crate::local::Local::write`].
+    pub fn local_files(&self) -> Vec<(String, Vec<u8>)> {
+        vec![
+            (local::DEVICE_KEY.into(), self.key_pem.clone().into_bytes()),
+            (DEVICE_CERT.into(), self.cert_pem.clone().into_bytes()),
+            (ROOT_CERT.into(), self.root_pem.clone().into_bytes()),
+        ]
     }
 
     /// Replaces the revocation list (links made later see it).

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use kith_identity::Site;
-use kith_identity::link::{self, Credentials, ServerStream};
+use kith_identity::link::{self, Credentials, ServerConfig, ServerStream};
 use kith_store::sync::{self, Server, TransportError};
 
 /// How long a connection may stay silent.
@@ -33,13 +33,14 @@ pub struct Running {
 pub fn start(site: Site, device: &str, listen: SocketAddr) -> Result<Running> {
     let credentials = Credentials::of_service(&site, "sync", device)
         .context("the sync service needs this replica's certificate and key")?;
+    let config = credentials.server_config()?;
     let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stopping);
     let acceptor = std::thread::Builder::new()
         .name("sync-accept".into())
-        .spawn(move || accept_loop(listener, site, credentials, flag))?;
+        .spawn(move || accept_loop(listener, site, credentials, config, flag))?;
     tracing::info!("sync service listening on {addr}");
     Ok(Running {
         addr,
@@ -61,6 +62,7 @@ fn accept_loop(
     listener: TcpListener,
     site: Site,
     credentials: Credentials,
+    config: Arc<ServerConfig>,
     stopping: Arc<AtomicBool>,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
@@ -82,10 +84,11 @@ fn accept_loop(
         }
         active.fetch_add(1, Ordering::SeqCst);
         let (site, credentials, active) = (site.clone(), credentials.clone(), Arc::clone(&active));
+        let config = Arc::clone(&config);
         let spawned = std::thread::Builder::new()
             .name("sync-session".into())
             .spawn(move || {
-                session(tcp, &site, &credentials);
+                session(tcp, &site, &credentials, config);
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
@@ -95,15 +98,12 @@ fn accept_loop(
 }
 
 /// Serves one connection: handshake, then fetches and pushes until the peer hangs up.
-fn session(tcp: TcpStream, site: &Site, credentials: &Credentials) {
+fn session(tcp: TcpStream, site: &Site, credentials: &Credentials, config: Arc<ServerConfig>) {
     let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    // The TLS config's verifier reads this shared list, so one config serves every link.
     if let Ok(revoked) = site.revoked() {
         credentials.set_revoked(revoked);
     }
-    let config = match credentials.server_config() {
-        Ok(c) => c,
-        Err(e) => return tracing::error!("sync service TLS setup: {e}"),
-    };
     let mut stream = match link::accept(tcp, config, TIMEOUT) {
         Ok(s) => s,
         Err(e) => return tracing::warn!("refused {peer}: {e}"),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use kith_identity::link::{Credentials, DEVICE_CERT, ROOT_CERT};
+use kith_identity::link::Credentials;
 use kith_identity::local::{self, Local};
 use kith_identity::resolve::Resolver;
 use kith_identity::{Bundle, Revoked};
@@ -160,24 +160,11 @@ fn from_bundle(path: &std::path::Path) -> Result<Joining> {
         &bundle.key,
         Revoked::default(),
     );
-    let files = vec![
-        (
-            local::DEVICE_KEY.to_string(),
-            bundle.key.clone().into_bytes(),
-        ),
-        (
-            DEVICE_CERT.to_string(),
-            bundle.certificate.clone().into_bytes(),
-        ),
-        (
-            ROOT_CERT.to_string(),
-            bundle.root_certificate.clone().into_bytes(),
-        ),
-        (
-            local::tsig_key(&bundle.device),
-            bundle.tsig.secret.clone().into_bytes(),
-        ),
-    ];
+    let mut files = credentials.local_files();
+    files.push((
+        local::tsig_key(&bundle.device),
+        bundle.tsig.secret.clone().into_bytes(),
+    ));
     Ok(Joining {
         device: bundle.device.clone(),
         credentials,
@@ -188,33 +175,11 @@ fn from_bundle(path: &std::path::Path) -> Result<Joining> {
 
 fn from_replica(global: &Global) -> Result<Joining> {
     let ctx = Context::open(global).context("reading the identity of --store's replica")?;
-    let site = kith_identity::Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
-    let device = ctx.author();
     let credentials = remote::credentials(&ctx)?;
-    let key = site.local.require(local::DEVICE_KEY, "this device's key")?;
-    let cert = match site.local.read(DEVICE_CERT)? {
-        Some(pem) => pem,
-        None => {
-            let path = kith_identity::enroll::device_path(&device);
-            let tree = ctx.store.head_tree(ctx.branch())?;
-            ctx.store
-                .get(&tree, &path)?
-                .with_context(|| format!("{path} is not in --store's replica"))?
-        }
-    };
-    let root = match site.local.read(ROOT_CERT)? {
-        Some(pem) => pem,
-        None => site.root_cert()?.into_bytes(),
-    };
-    let files = vec![
-        (local::DEVICE_KEY.to_string(), key),
-        (DEVICE_CERT.to_string(), cert),
-        (ROOT_CERT.to_string(), root),
-    ];
     Ok(Joining {
-        device,
+        device: ctx.author(),
+        files: credentials.local_files(),
         credentials,
-        files,
         bundle: None,
     })
 }

@@ -6,6 +6,7 @@
 //! service is the replica that serves the mailbox) and commits; only then does the client
 //! hear `250`. A crash before the commit loses nothing the client was told was kept.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -110,9 +111,9 @@ fn serve(service: &Service, tcp: TcpStream) -> std::io::Result<()> {
     let mut buffer = vec![0u8; 64 << 10];
     let mut input: Vec<u8> = Vec::new();
     loop {
-        let mut actions = session.feed(&input, &is_user);
+        let mut actions: VecDeque<Action> = session.feed(&input, &is_user).into();
         input.clear();
-        while let Some(action) = (!actions.is_empty()).then(|| actions.remove(0)) {
+        while let Some(action) = actions.pop_front() {
             match action {
                 Action::Send(bytes) => conn.send(&bytes)?,
                 Action::Close => return Ok(()),
