@@ -95,7 +95,7 @@ impl Store {
                 children: c2,
                 ..
             }),
-        ) = (&old_node, &new_node)
+        ) = (old_node.as_deref(), new_node.as_deref())
             && d1 == d2
         {
             let mut buckets: BTreeMap<u8, (Option<Hash>, Option<Hash>)> = BTreeMap::new();

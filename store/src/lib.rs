@@ -18,6 +18,7 @@
 //! network I/O.
 
 pub mod backend;
+mod cache;
 mod diff;
 mod error;
 mod hash;

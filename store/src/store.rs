@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::memory::{MemoryObjects, MemoryRefs};
+use crate::cache::NodeCache;
 use crate::backend::{LockGuard, ObjectStore, RefStore, validate_ref_name};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -17,9 +18,10 @@ use crate::watch::Watcher;
 /// The default branch.
 pub const MAIN: &str = "main";
 
-/// Typed access to a backend's objects: decode on read, encode and hash on write.
+/// Typed access to a backend's objects: decode on read (directory nodes through a
+/// cache), encode and hash on write.
 #[derive(Clone)]
-pub(crate) struct Objects(pub(crate) Arc<dyn ObjectStore>);
+pub(crate) struct Objects(pub(crate) Arc<dyn ObjectStore>, pub(crate) Arc<NodeCache>);
 
 impl Objects {
     /// Reads and decodes an object; a missing one is an error.
@@ -92,7 +94,7 @@ impl Store {
     pub fn new(objects: Arc<dyn ObjectStore>, refs: Arc<dyn RefStore>) -> Store {
         let watcher = Arc::new(Watcher::new(Arc::clone(&refs)));
         Store {
-            objects: Objects(objects),
+            objects: Objects(objects, Arc::default()),
             refs,
             watcher,
             scope: Arc::new(Scope::full()),

@@ -2,6 +2,7 @@
 //! building from a full entry list, and batched changes that rewrite only touched nodes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -17,9 +18,16 @@ pub type PathNames = Vec<String>;
 
 impl Objects {
     /// Reads a directory node.
-    pub(crate) fn node(&self, hash: &Hash) -> Result<Node> {
+    pub(crate) fn node(&self, hash: &Hash) -> Result<Arc<Node>> {
+        if let Some(node) = self.1.get(hash) {
+            return Ok(node);
+        }
         match self.object(hash)? {
-            crate::Object::Node(node) => Ok(node),
+            crate::Object::Node(node) => {
+                let node = Arc::new(node);
+                self.1.insert(*hash, Arc::clone(&node));
+                Ok(node)
+            }
             other => Err(Error::Corrupt {
                 hash: *hash,
                 detail: format!("expected a directory node, found a {:?}", other.kind()),
@@ -32,7 +40,7 @@ impl Objects {
         let key = name_key(name);
         let mut hash = *dir;
         loop {
-            match self.node(&hash)? {
+            match &*self.node(&hash)? {
                 Node::Leaf(entries) => {
                     return Ok(entries
                         .binary_search_by(|e| e.name.as_str().cmp(name))
@@ -42,7 +50,7 @@ impl Objects {
                 Node::Inode {
                     depth, children, ..
                 } => {
-                    let b = bucket(&key, depth);
+                    let b = bucket(&key, *depth);
                     match children.binary_search_by_key(&b, |c| c.0) {
                         Ok(i) => hash = children[i].1,
                         Err(_) => return Ok(None),
@@ -58,8 +66,8 @@ impl Objects {
         dir: &Hash,
         f: &mut dyn FnMut(Entry) -> Result<()>,
     ) -> Result<()> {
-        match self.node(dir)? {
-            Node::Leaf(entries) => entries.into_iter().try_for_each(f),
+        match &*self.node(dir)? {
+            Node::Leaf(entries) => entries.iter().cloned().try_for_each(f),
             Node::Inode { children, .. } => children
                 .iter()
                 .try_for_each(|(_, child)| self.for_each_entry(child, f)),
@@ -137,13 +145,13 @@ impl Objects {
     ) -> Result<(Option<Hash>, u64, u64)> {
         let current = match node {
             Some(h) => self.node(h)?,
-            None => Node::empty(),
+            None => Arc::new(Node::empty()),
         };
         let old_len = current.len();
-        match current {
+        match &*current {
             Node::Leaf(entries) => {
                 let mut map: BTreeMap<String, Entry> =
-                    entries.into_iter().map(|e| (e.name.clone(), e)).collect();
+                    entries.iter().map(|e| (e.name.clone(), e.clone())).collect();
                 for (_, name, value) in changes {
                     match value {
                         Some((kind, hash)) => {
@@ -169,7 +177,7 @@ impl Objects {
                         .or_default()
                         .push(change);
                 }
-                let mut children: BTreeMap<u8, Hash> = children.into_iter().collect();
+                let mut children: BTreeMap<u8, Hash> = children.iter().copied().collect();
                 let mut new_len = old_len;
                 for (b, group) in groups {
                     let (child, before, after) =

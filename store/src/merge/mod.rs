@@ -337,12 +337,12 @@ impl MergeRun<'_> {
                     (None, None) => {}
                 });
         }
-        let nodes =
+        let [b, o, t] =
             [base, ours, theirs].map(|h| h.map(|h| self.store.objects.node(&h)).transpose());
-        let [b, o, t] = nodes;
         let (b, o, t) = (b?, o?, t?);
-        if same_inode_depth(&[&b, &o, &t]) {
-            let buckets = [&b, &o, &t].map(|n| children(n.as_ref()));
+        let nodes = [b.as_deref(), o.as_deref(), t.as_deref()];
+        if same_inode_depth(&nodes) {
+            let buckets = nodes.map(children);
             let all: std::collections::BTreeSet<u8> =
                 buckets.iter().flat_map(|m| m.keys().copied()).collect();
             for bucket in all {
@@ -462,9 +462,9 @@ fn dir(h: Hash) -> (EntryKind, Hash) {
 }
 
 /// Whether every present node is an inode, all at one depth, so buckets line up.
-fn same_inode_depth(nodes: &[&Option<Node>]) -> bool {
+fn same_inode_depth(nodes: &[Option<&Node>]) -> bool {
     let mut depth = None;
-    for n in nodes.iter().filter_map(|n| n.as_ref()) {
+    for n in nodes.iter().flatten() {
         match n {
             Node::Inode { depth: d, .. } if depth.is_none_or(|x| x == *d) => depth = Some(*d),
             _ => return false,
