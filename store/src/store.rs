@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::memory::{MemoryObjects, MemoryRefs};
-use crate::cache::NodeCache;
 use crate::backend::{LockGuard, ObjectStore, RefStore, validate_ref_name};
+use crate::cache::NodeCache;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::object::{Commit, Entry, EntryKind, Node, Object, encode_blob, validate_name};

@@ -167,7 +167,16 @@ except Exception:
 
 /// Restarts `kith serve mail` on the store of `k`, on a free port.
 fn restart(k: &Kith) -> MailServer {
-    let (child, line) = k.spawn_service(&["serve", "mail", "--smtp", "127.0.0.1:0"]);
+    let (child, line) = k.spawn_service(&[
+        "serve",
+        "mail",
+        "--smtp",
+        "127.0.0.1:0",
+        "--submission",
+        "127.0.0.1:0",
+        "--submissions",
+        "127.0.0.1:0",
+    ]);
     let port = line
         .strip_prefix("smtp://127.0.0.1:")
         .unwrap_or_else(|| panic!("serve mail printed {line:?}"))

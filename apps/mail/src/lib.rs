@@ -6,12 +6,15 @@
 //! [`mailbox`] is the layout in the store (UIDs, flags, messages waiting for a UID);
 //! [`flags`] the flags file and its merge, [`FlagsMerge`], which the store calls when two
 //! replicas changed the same message's flags; [`maildir`] turns mailboxes into Maildirs
-//! and back, and reads mbox files; [`smtp`] receives mail for the user's domains. Still
-//! to come: submission, the outbound queue with DKIM, SPF/DKIM/DMARC checks, and IMAP.
+//! and back, and reads mbox files; [`smtp`] receives mail for the user's domains and
+//! takes the user's own mail on the submission ports; [`queue`] keeps mail for other
+//! domains in the store, DKIM-signed, until their servers take it. Still to come:
+//! SPF/DKIM/DMARC checks of inbound mail, and IMAP.
 
 pub mod flags;
 pub mod mailbox;
 pub mod maildir;
+pub mod queue;
 pub mod smtp;
 
 pub use flags::FlagsMerge;

@@ -13,7 +13,8 @@ use kith_dav::{Dav, server};
 use kith_identity::dns::{Server, net};
 use kith_identity::link::Credentials;
 use kith_identity::{Provider, Site, keys, local};
-use kith_mail::smtp;
+use kith_mail::queue;
+use kith_mail::smtp::{self, server::Tls};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
@@ -84,9 +85,40 @@ pub struct Mail {
     /// Address for inbound SMTP (port 0 picks a free one; 25 is what other servers use)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:25")]
     pub smtp: SocketAddr,
+    /// Address for submission with STARTTLS, where the user's clients send (RFC 6409)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:587")]
+    pub submission: SocketAddr,
+    /// Address for submission over implicit TLS (RFC 8314)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:465")]
+    pub submissions: SocketAddr,
     /// The largest message accepted, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub max_size: usize,
+    /// Name server for the MX lookups of outbound mail (repeatable) [default: the system's]
+    #[arg(long, value_name = "ADDR")]
+    pub resolver: Vec<SocketAddr>,
+    /// The port other domains' mail servers take mail on
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub outbound_port: u16,
+    /// Hours a message may wait in the outbound queue before it is returned to its sender
+    #[arg(long, value_name = "HOURS", default_value_t = 120)]
+    pub expire_hours: u64,
+}
+
+impl Mail {
+    /// The mail service with its defaults, every port picked free on `ip`.
+    pub fn on(ip: IpAddr) -> Mail {
+        let any = SocketAddr::new(ip, 0);
+        Mail {
+            smtp: any,
+            submission: any,
+            submissions: any,
+            max_size: 50,
+            resolver: Vec::new(),
+            outbound_port: 25,
+            expire_hours: 120,
+        }
+    }
 }
 
 impl Serve {
@@ -149,6 +181,29 @@ impl Contacts {
 /// fresh certificate that also names the loopback and listening addresses (so clients
 /// can verify `https://127.0.0.1:PORT/` against the root; the key, and so the zone's
 /// TLSA records, stay the same); otherwise the stored `dav` certificate is used.
+/// Checks passwords against the accounts of `kith user add`, at the branch head.
+fn passwords(ctx: &Context) -> Arc<dyn Fn(&str, &str) -> bool + Send + std::marker::Sync> {
+    let (store, branch) = (ctx.store.clone(), ctx.branch().to_string());
+    let verifier = kith_dav::accounts::Verifier::default();
+    Arc::new(move |user, password| {
+        store
+            .head_tree(&branch)
+            .and_then(|root| Ok(verifier.check(&store, &root, user, password)))
+            .is_ok_and(|good| good.unwrap_or(false))
+    })
+}
+
+/// The zone's DKIM signer, when this replica holds the key (the one that made the zone).
+fn dkim(ctx: &Context, domain: &str) -> Result<Option<Arc<queue::Dkim>>> {
+    let Some(pem) = local::Local::new(&ctx.dir).read(local::DKIM_KEY)? else {
+        tracing::warn!("no DKIM key on this replica: outbound mail goes unsigned");
+        return Ok(None);
+    };
+    let pem = String::from_utf8_lossy(&pem);
+    let signer = queue::Dkim::from_pem(&pem, domain, kith_identity::enroll::DKIM_SELECTOR)?;
+    Ok(Some(Arc::new(signer)))
+}
+
 fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>> {
     let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
     let origin = site.origin().map_err(|_| {
@@ -226,7 +281,7 @@ impl Suite {
             .runtime
             .block_on(net::start(server, dns.config()))
             .with_context(|| format!("listening on {}", dns.listen))?;
-        self.register(ctx, "dns", format!("dns://{}", running.addr))?;
+        self.register(ctx, "dns", vec![format!("dns://{}", running.addr)])?;
         self.dns = Some(running);
         Ok(())
     }
@@ -239,7 +294,7 @@ impl Suite {
             host: running.addr.ip().to_string(),
             port: running.addr.port(),
         };
-        self.register(ctx, "sync", url.to_string())?;
+        self.register(ctx, "sync", vec![url.to_string()])?;
         self.sync = Some(running);
         Ok(())
     }
@@ -247,38 +302,68 @@ impl Suite {
     /// Starts CardDAV.
     pub fn contacts(&mut self, ctx: &Context, contacts: &Contacts) -> Result<()> {
         let running = self.runtime.block_on(contacts.start(ctx))?;
-        self.register(ctx, "contacts", format!("https://{}/", running.addr))?;
+        self.register(ctx, "contacts", vec![format!("https://{}/", running.addr)])?;
         self.dav.push(running);
         Ok(())
     }
 
-    /// Starts inbound SMTP for the zone's domain.
+    /// Starts SMTP for the zone's domain (inbound and submission) and the outbound queue.
     pub fn mail(&mut self, ctx: &Context, mail: &Mail) -> Result<()> {
         let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
         let origin = site.origin()?.to_string();
         let domain = origin.trim_end_matches('.').to_ascii_lowercase();
         let credentials = Credentials::of_service(&site, "mail", &ctx.author())?;
+        let host = format!("mail.{domain}");
         let service = smtp::server::Service {
             store: ctx.store.clone(),
             branch: ctx.branch().to_string(),
             author: format!("{}/mail", ctx.author()),
             tls: credentials.public_server_config()?,
             config: smtp::Config {
-                host: format!("mail.{domain}"),
-                domains: vec![domain],
+                host: host.clone(),
+                domains: vec![domain.clone()],
                 max_size: mail.max_size << 20,
                 offer_tls: true,
+                mode: smtp::Mode::Inbound,
             },
+            passwords: passwords(ctx),
+            dkim: dkim(ctx, &domain)?,
         };
-        let addr = smtp::server::start(service, mail.smtp)
-            .with_context(|| format!("listening on {}", mail.smtp))?;
-        self.register(ctx, "mail", format!("smtp://{addr}"))
+        let mut submission = service.clone();
+        submission.config.mode = smtp::Mode::Submission;
+        let listen = |service, addr: SocketAddr, tls| {
+            smtp::server::start(service, addr, tls).with_context(|| format!("listening on {addr}"))
+        };
+        let inbound = listen(service, mail.smtp, Tls::Upgrade)?;
+        let starttls = listen(submission.clone(), mail.submission, Tls::Upgrade)?;
+        let implicit = listen(submission, mail.submissions, Tls::Implicit)?;
+        self.runtime.spawn(
+            queue::Sender {
+                store: ctx.store.clone(),
+                branch: ctx.branch().to_string(),
+                author: format!("{}/mail", ctx.author()),
+                host,
+                resolvers: mail.resolver.clone(),
+                port: mail.outbound_port,
+                expire_after: Duration::from_secs(mail.expire_hours * 3600),
+            }
+            .run(),
+        );
+        self.register(
+            ctx,
+            "mail",
+            vec![
+                format!("smtp://{inbound}"),
+                format!("submission://{starttls}"),
+                format!("submissions://{implicit}"),
+            ],
+        )
     }
 
-    fn register(&mut self, ctx: &Context, name: &str, endpoint: String) -> Result<()> {
+    fn register(&mut self, ctx: &Context, name: &str, endpoints: Vec<String>) -> Result<()> {
         let service = running::Service {
             name: name.into(),
-            endpoints: vec![endpoint],
+            endpoints,
         };
         self.registrations
             .push(Registration::new(&ctx.dir, service.clone())?);

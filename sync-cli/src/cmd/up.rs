@@ -71,13 +71,7 @@ impl Up {
                 .or(Some(SocketAddr::new(self.listen, 0))),
         };
         suite.contacts(&ctx, &contacts)?;
-        suite.mail(
-            &ctx,
-            &Mail {
-                smtp: SocketAddr::new(self.listen, 0),
-                max_size: 50,
-            },
-        )?;
+        suite.mail(&ctx, &Mail::on(self.listen))?;
         suite.run(&ctx)
     }
 }

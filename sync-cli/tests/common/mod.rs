@@ -38,6 +38,13 @@ impl Kith {
     /// Starts a long-running command (`serve ...`); returns it and the first line it
     /// prints (its endpoint).
     pub fn spawn_service(&self, args: &[&str]) -> (std::process::Child, String) {
+        let (child, endpoints) = self.spawn_endpoints(args);
+        (child, endpoints.into_iter().next().unwrap_or_default())
+    }
+
+    /// Starts a long-running command (`serve ...`); returns it and every endpoint it
+    /// announces (one write, a line each).
+    pub fn spawn_endpoints(&self, args: &[&str]) -> (std::process::Child, Vec<String>) {
         use std::io::BufRead as _;
         let mut child = self
             .cmd(args)
@@ -45,11 +52,16 @@ impl Kith {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        (child, line.trim().to_string())
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let rest = String::from_utf8_lossy(reader.buffer()).into_owned();
+        let endpoints = std::iter::once(first.as_str())
+            .chain(rest.lines())
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        (child, endpoints)
     }
 
     /// Runs a command, feeding `stdin`.

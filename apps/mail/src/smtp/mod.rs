@@ -1,11 +1,13 @@
-//! Inbound SMTP (RFC 5321): mail for the user's domains arrives here and lands in the
-//! recipient's INBOX in the store, one commit per message.
+//! SMTP (RFC 5321): mail for the user's domains arrives on the inbound port and lands in
+//! the recipient's INBOX in the store, one commit per message; the user's clients submit
+//! mail on the submission ports (RFC 6409, RFC 8314) after signing in, and what is for
+//! other domains goes to the outbound queue ([`crate::queue`]).
 //!
 //! [`session`] is the protocol, sans-IO, on `smtp-proto`'s parser; [`server`] runs it over
-//! TCP with STARTTLS (rustls, the `mail` service certificate) and delivers into the store.
-//! Not yet here: SPF/DKIM/DMARC checks, submission with AUTH, the outbound queue.
+//! TCP with STARTTLS or implicit TLS (rustls, the `mail` service certificate) and
+//! delivers into the store. Not yet here: SPF/DKIM/DMARC checks of inbound mail.
 
 pub mod server;
 pub mod session;
 
-pub use session::{Action, Config, Envelope, Session};
+pub use session::{Action, Config, Directory, Envelope, Mode, Recipient, Session};

@@ -1,10 +1,12 @@
-//! The inbound SMTP service: TCP, STARTTLS, and delivery into the store, one thread per
-//! connection.
+//! The SMTP services: TCP, STARTTLS or implicit TLS, and delivery into the store, one
+//! thread per connection. The same server runs the inbound port and the submission ports;
+//! the session's [`Mode`] makes the difference.
 //!
 //! Delivery adds a `Received:` trace header (RFC 5321, section 4.4) in front of the bytes
-//! the client sent, puts the message in each recipient's INBOX, gives it its UID (this
-//! service is the replica that serves the mailbox) and commits; only then does the client
-//! hear `250`. A crash before the commit loses nothing the client was told was kept.
+//! the client sent, puts the message in each local recipient's INBOX, gives it its UID
+//! (this service is the replica that serves the mailbox), queues it DKIM-signed for the
+//! remote ones ([`crate::queue`]) and commits; only then does the client hear `250`. A
+//! crash before the commit loses nothing the client was told was kept.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -16,8 +18,9 @@ use std::time::Duration;
 use kith_store::Store;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::session::{Action, Config, Envelope, Session};
+use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
 use crate::mailbox::{Error, Mailbox};
+use crate::queue::{self, Dkim};
 
 /// How long a client may stay silent.
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -34,14 +37,27 @@ pub struct Service {
     pub branch: String,
     /// The author of delivery commits.
     pub author: String,
-    /// TLS for STARTTLS.
+    /// TLS for STARTTLS and implicit TLS.
     pub tls: Arc<ServerConfig>,
     /// Session settings.
     pub config: Config,
+    /// Checks a user's password (submission sign-in).
+    pub passwords: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    /// Signs mail queued for other domains.
+    pub dkim: Option<Arc<Dkim>>,
+}
+
+/// Whether a connection starts in TLS (port 465) or may upgrade with STARTTLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    /// STARTTLS when the session offers it (ports 25 and 587).
+    Upgrade,
+    /// TLS from the first byte (port 465, RFC 8314).
+    Implicit,
 }
 
 /// Binds `listen` and serves in background threads; returns the bound address.
-pub fn start(service: Service, listen: SocketAddr) -> std::io::Result<SocketAddr> {
+pub fn start(service: Service, listen: SocketAddr, tls: Tls) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
     let active = Arc::new(AtomicUsize::new(0));
@@ -58,7 +74,7 @@ pub fn start(service: Service, listen: SocketAddr) -> std::io::Result<SocketAddr
                 let _ = std::thread::Builder::new()
                     .name("smtp".into())
                     .spawn(move || {
-                        if let Err(e) = serve(&service, tcp) {
+                        if let Err(e) = serve(&service, tcp, tls) {
                             tracing::info!("smtp connection ended: {e}");
                         }
                         active.fetch_sub(1, Ordering::SeqCst);
@@ -101,13 +117,16 @@ impl Conn {
     }
 }
 
-fn serve(service: &Service, tcp: TcpStream) -> std::io::Result<()> {
+fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(TIMEOUT))?;
     tcp.set_write_timeout(Some(TIMEOUT))?;
     let mut conn = Conn::Plain(tcp);
-    let mut session = Session::new(service.config.clone(), false);
+    if tls == Tls::Implicit {
+        conn = conn.start_tls(Arc::clone(&service.tls))?;
+    }
+    let mut session = Session::new(service.config.clone(), tls == Tls::Implicit);
     conn.send(&session.banner())?;
-    let is_user = |user: &str| has_mail(service, user);
+    let is_user = Users(service);
     let mut buffer = vec![0u8; 64 << 10];
     let mut input: Vec<u8> = Vec::new();
     loop {
@@ -136,31 +155,60 @@ fn serve(service: &Service, tcp: TcpStream) -> std::io::Result<()> {
     }
 }
 
-/// Whether `user` has mail in the store (a folder under `/mail/`).
-fn has_mail(service: &Service, user: &str) -> bool {
-    let Ok(root) = service.store.head_tree(&service.branch) else {
-        return false;
-    };
-    matches!(
-        service.store.find(&root, &format!("/mail/{user}")),
-        Ok(Some((kith_store::EntryKind::Dir, _)))
-    )
+/// The service's users: mailboxes in the store, passwords from the accounts.
+struct Users<'a>(&'a Service);
+
+impl Directory for Users<'_> {
+    /// Whether `user` has mail in the store (a folder under `/mail/`).
+    fn is_user(&self, user: &str) -> bool {
+        let store = &self.0.store;
+        let Ok(root) = store.head_tree(&self.0.branch) else {
+            return false;
+        };
+        matches!(
+            store.find(&root, &format!("/mail/{user}")),
+            Ok(Some((kith_store::EntryKind::Dir, _)))
+        )
+    }
+
+    fn authenticate(&self, user: &str, password: &str) -> bool {
+        (self.0.passwords)(user, password)
+    }
 }
 
-/// Puts the message in every recipient's INBOX with its UID, as one commit; returns the
-/// commit's short hash.
+/// Puts the message in every local recipient's INBOX with its UID and queues it for the
+/// remote ones, as one commit; returns the commit's short hash.
 pub fn deliver(service: &Service, envelope: &Envelope) -> Result<String, Error> {
     let bytes = with_trace(service, envelope);
+    let remote: Vec<String> = envelope
+        .to
+        .iter()
+        .filter_map(|r| match r {
+            Recipient::Remote(address) => Some(address.clone()),
+            Recipient::Local(_) => None,
+        })
+        .collect();
+    let outgoing = match (&service.dkim, remote.is_empty()) {
+        (Some(dkim), false) => dkim.sign(&bytes)?,
+        _ => bytes.clone(),
+    };
     for attempt in 0.. {
         let mut tx = service.store.transaction(&service.branch)?;
-        for user in &envelope.to {
+        for recipient in &envelope.to {
+            let Recipient::Local(user) = recipient else {
+                continue;
+            };
             let inbox = Mailbox::of(user, "INBOX")?;
             let seconds = (kith_store::now_millis() / 1000) as u32;
             inbox.create(&service.store, &mut tx, seconds)?;
             inbox.add(&mut tx, &bytes, &Default::default())?;
             inbox.assign_uids(&service.store, &mut tx)?;
         }
-        let message = format!("mail: deliver to {}", envelope.to.join(", "));
+        if !remote.is_empty() {
+            let user = envelope.user.as_deref().unwrap_or_default();
+            queue::enqueue(&mut tx, user, &envelope.from, &remote, &outgoing)?;
+        }
+        let message = format!("mail: deliver to {}", names(&envelope.to));
         match tx.commit(&service.author, &message) {
             Ok(commit) => return Ok(commit.map(|h| h.short()).unwrap_or_default()),
             Err(kith_store::Error::BranchMoved { .. }) if attempt < 10 => continue,
@@ -170,9 +218,24 @@ pub fn deliver(service: &Service, envelope: &Envelope) -> Result<String, Error> 
     unreachable!("the loop returns")
 }
 
+/// The recipients for a commit message.
+fn names(to: &[Recipient]) -> String {
+    to.iter()
+        .map(|r| match r {
+            Recipient::Local(user) => user.as_str(),
+            Recipient::Remote(address) => address.as_str(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The message with a `Received:` header in front.
 fn with_trace(service: &Service, envelope: &Envelope) -> Vec<u8> {
-    let with = if envelope.tls { "ESMTPS" } else { "ESMTP" };
+    let with = match (envelope.tls, envelope.user.is_some()) {
+        (true, true) => "ESMTPSA",
+        (true, false) => "ESMTPS",
+        (false, _) => "ESMTP",
+    };
     let when = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_default();
