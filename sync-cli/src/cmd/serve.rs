@@ -182,13 +182,13 @@ impl Contacts {
 /// can verify `https://127.0.0.1:PORT/` against the root; the key, and so the zone's
 /// TLSA records, stay the same); otherwise the stored `dav` certificate is used.
 /// Checks passwords against the accounts of `kith user add`, at the branch head.
-fn passwords(ctx: &Context) -> Arc<dyn Fn(&str, &str) -> bool + Send + std::marker::Sync> {
+fn passwords(ctx: &Context) -> smtp::server::PasswordCheck {
     let (store, branch) = (ctx.store.clone(), ctx.branch().to_string());
     let verifier = kith_dav::accounts::Verifier::default();
     Arc::new(move |user, password| {
         store
             .head_tree(&branch)
-            .and_then(|root| Ok(verifier.check(&store, &root, user, password)))
+            .map(|root| verifier.check(&store, &root, user, password))
             .is_ok_and(|good| good.unwrap_or(false))
     })
 }

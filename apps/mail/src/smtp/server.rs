@@ -27,6 +27,9 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 /// Most connections served at once.
 const MAX_CONNECTIONS: usize = 64;
 
+/// Whether a password (second argument) is a user's (first).
+pub type PasswordCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// What the service needs: the store branch it delivers to, its TLS configuration and
 /// the session settings.
 #[derive(Clone)]
@@ -42,7 +45,7 @@ pub struct Service {
     /// Session settings.
     pub config: Config,
     /// Checks a user's password (submission sign-in).
-    pub passwords: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    pub passwords: PasswordCheck,
     /// Signs mail queued for other domains.
     pub dkim: Option<Arc<Dkim>>,
 }
