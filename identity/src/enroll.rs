@@ -461,7 +461,8 @@ pub fn tsig_path(device: &str) -> String {
     format!("/identity/tsig/{device}")
 }
 
-/// The default zone, in presentation format.
+/// The default zone, in presentation format. Its DMARC record says `psd=n`: the user's
+/// zone is its own organizational domain, so receivers stop their DMARC tree walk there.
 fn default_zone(
     origin: &Name,
     device: &str,
@@ -476,7 +477,7 @@ fn default_zone(
          @ 3600 IN NS {h}\n\
          @ 3600 IN MX 10 {h}\n\
          @ 3600 IN TXT \"v=spf1 mx -all\"\n\
-         _dmarc 3600 IN TXT \"v=DMARC1; p=quarantine; rua=mailto:postmaster@{}\"\n\
+         _dmarc 3600 IN TXT \"v=DMARC1; p=quarantine; psd=n; rua=mailto:postmaster@{}\"\n\
          {DKIM_SELECTOR}._domainkey 3600 IN TXT \"{dkim}\"\n\
          _caldavs._tcp 3600 IN TXT \"path=/.well-known/caldav\"\n\
          _carddavs._tcp 3600 IN TXT \"path=/.well-known/carddav\"\n",

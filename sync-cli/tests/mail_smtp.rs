@@ -9,15 +9,20 @@ use std::process::{Child, Command, Stdio};
 
 use common::Kith;
 
+/// `kith serve mail`, and the zone's DNS server it asks for SPF, DKIM and DMARC (which
+/// refuses every name outside the zone, so no test query leaves 127.0.0.1).
 struct MailServer {
     child: Child,
+    dns: Child,
     port: String,
 }
 
 impl Drop for MailServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in [&mut self.child, &mut self.dns] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -167,6 +172,8 @@ except Exception:
 
 /// Restarts `kith serve mail` on the store of `k`, on a free port.
 fn restart(k: &Kith) -> MailServer {
+    let (dns, endpoint) = k.spawn_service(&["serve", "dns", "--listen", "127.0.0.1:0"]);
+    let resolver = endpoint.trim_start_matches("dns://");
     let (child, line) = k.spawn_service(&[
         "serve",
         "mail",
@@ -176,12 +183,14 @@ fn restart(k: &Kith) -> MailServer {
         "127.0.0.1:0",
         "--submissions",
         "127.0.0.1:0",
+        "--resolver",
+        resolver,
     ]);
     let port = line
         .strip_prefix("smtp://127.0.0.1:")
         .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
         .to_string();
-    MailServer { child, port }
+    MailServer { child, dns, port }
 }
 
 #[test]

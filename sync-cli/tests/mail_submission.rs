@@ -3,8 +3,9 @@
 //! STARTTLS on one, implicit TLS on the other, verified against the root), sends to a
 //! user of bob.home.arpa, whose own DNS server names its mail server (MX) and whose SMTP
 //! service takes the message; the copy bob receives carries a DKIM signature that
-//! verifies (dkimpy) against the key alice's DNS server publishes; a recipient bob's
-//! server refuses comes back to alice as a delivery status notification.
+//! verifies (dkimpy) against the key alice's DNS server publishes, and bob's server
+//! records SPF, DKIM and DMARC passing; a recipient bob's server refuses comes back to
+//! alice as a delivery status notification.
 
 mod common;
 
@@ -153,37 +154,34 @@ sys.exit(0 if dkim.verify(message, dnsfunc=dns) else "the DKIM signature does no
 
 #[test]
 fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
-    let mut bob = Site::new("bob.home.arpa", &["me", "you"]);
-    let bob_dns = bob.serve(&["serve", "dns", "--listen", "127.0.0.1:0"])[0];
     let any = "127.0.0.1:0";
-    let bob_smtp = bob.serve(&[
-        "serve",
-        "mail",
-        "--smtp",
-        any,
-        "--submission",
-        any,
-        "--submissions",
-        any,
-    ])[0];
-
     let mut alice = Site::new("alice.home.arpa", &["me"]);
     let alice_dns = alice.serve(&["serve", "dns", "--listen", any])[0];
-    let (resolver, port) = (format!("127.0.0.1:{bob_dns}"), bob_smtp.to_string());
-    let ports = alice.serve(&[
-        "serve",
-        "mail",
-        "--smtp",
-        any,
-        "--submission",
-        any,
-        "--submissions",
-        any,
-        "--resolver",
-        &resolver,
-        "--outbound-port",
-        &port,
-    ]);
+    let mut bob = Site::new("bob.home.arpa", &["me", "you"]);
+    let bob_dns = bob.serve(&["serve", "dns", "--listen", any])[0];
+    let mail = |resolver: u16| {
+        let resolver = format!("127.0.0.1:{resolver}");
+        [
+            "serve",
+            "mail",
+            "--smtp",
+            any,
+            "--submission",
+            any,
+            "--submissions",
+            any,
+            "--resolver",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([resolver])
+        .collect::<Vec<_>>()
+    };
+    let args = mail(alice_dns);
+    let bob_smtp = bob.serve(&args.iter().map(String::as_str).collect::<Vec<_>>())[0];
+    let mut args = mail(bob_dns);
+    args.extend(["--outbound-port".into(), bob_smtp.to_string()]);
+    let ports = alice.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let root = alice.k.dir.path().join("root.pem");
     std::fs::write(&root, alice.k.ok(&["identity", "root-cert"])).unwrap();
 
@@ -209,9 +207,15 @@ fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
     );
     assert!(copy.contains("DKIM-Signature: "), "{copy}");
     assert!(
-        copy.contains("with ESMTPSA"),
-        "submitted over TLS, signed in: {copy}"
+        copy.contains("with ESMTPSA") && copy.contains("with ESMTPS;"),
+        "submitted signed in over TLS, relayed over STARTTLS: {copy}"
     );
+    for check in ["dkim=pass", "spf=pass", "dmarc=pass"] {
+        assert!(
+            copy.contains(check),
+            "bob's server found no {check}: {copy}"
+        );
+    }
 
     let dig = Command::new("kdig")
         .args(["@127.0.0.1", "-p", &alice_dns.to_string(), "+short", "TXT"])

@@ -8,8 +8,8 @@
 //! replicas changed the same message's flags; [`maildir`] turns mailboxes into Maildirs
 //! and back, and reads mbox files; [`smtp`] receives mail for the user's domains and
 //! takes the user's own mail on the submission ports; [`queue`] keeps mail for other
-//! domains in the store, DKIM-signed, until their servers take it. Still to come:
-//! SPF/DKIM/DMARC checks of inbound mail, and IMAP.
+//! domains in the store, DKIM-signed, until their servers take it. Inbound mail is
+//! checked for SPF, DKIM and DMARC on the way in.
 
 pub mod flags;
 pub mod mailbox;

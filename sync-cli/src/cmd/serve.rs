@@ -328,6 +328,10 @@ impl Suite {
             },
             passwords: passwords(ctx),
             dkim: dkim(ctx, &domain)?,
+            checker: Some(Arc::new(
+                smtp::auth::Checker::new(&mail.resolver, self.runtime.handle().clone(), &host)
+                    .map_err(|e| anyhow!(e))?,
+            )),
         };
         let mut submission = service.clone();
         submission.config.mode = smtp::Mode::Submission;

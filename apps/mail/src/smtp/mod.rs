@@ -5,8 +5,9 @@
 //!
 //! [`session`] is the protocol, sans-IO, on `smtp-proto`'s parser; [`server`] runs it over
 //! TCP with STARTTLS or implicit TLS (rustls, the `mail` service certificate) and
-//! delivers into the store. Not yet here: SPF/DKIM/DMARC checks of inbound mail.
+//! delivers into the store; [`auth`] checks SPF, DKIM and DMARC on the way in.
 
+pub mod auth;
 pub mod server;
 pub mod session;
 

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use kith_store::Store;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use super::auth::Checker;
 use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
 use crate::mailbox::{Error, Mailbox};
 use crate::queue::{self, Dkim};
@@ -48,6 +49,8 @@ pub struct Service {
     pub passwords: PasswordCheck,
     /// Signs mail queued for other domains.
     pub dkim: Option<Arc<Dkim>>,
+    /// Checks SPF, DKIM and DMARC of inbound mail (none: no `Authentication-Results`).
+    pub checker: Option<Arc<Checker>>,
 }
 
 /// Whether a connection starts in TLS (port 465) or may upgrade with STARTTLS.
@@ -123,6 +126,7 @@ impl Conn {
 fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(TIMEOUT))?;
     tcp.set_write_timeout(Some(TIMEOUT))?;
+    let peer = tcp.peer_addr()?.ip();
     let mut conn = Conn::Plain(tcp);
     if tls == Tls::Implicit {
         conn = conn.start_tls(Arc::clone(&service.tls))?;
@@ -141,7 +145,7 @@ fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
                 Action::Close => return Ok(()),
                 Action::StartTls => conn = conn.start_tls(Arc::clone(&service.tls))?,
                 Action::Deliver(envelope) => {
-                    let result = deliver(service, &envelope).map_err(|e| e.to_string());
+                    let result = deliver(service, &envelope, peer).map_err(|e| e.to_string());
                     conn.send(&session.delivered(result))?;
                     actions.extend(session.feed(&[], &is_user));
                 }
@@ -181,8 +185,8 @@ impl Directory for Users<'_> {
 
 /// Puts the message in every local recipient's INBOX with its UID and queues it for the
 /// remote ones, as one commit; returns the commit's short hash.
-pub fn deliver(service: &Service, envelope: &Envelope) -> Result<String, Error> {
-    let bytes = with_trace(service, envelope);
+pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<String, Error> {
+    let bytes = with_trace(service, envelope, peer);
     let remote: Vec<String> = envelope
         .to
         .iter()
@@ -232,8 +236,8 @@ fn names(to: &[Recipient]) -> String {
         .join(", ")
 }
 
-/// The message with a `Received:` header in front.
-fn with_trace(service: &Service, envelope: &Envelope) -> Vec<u8> {
+/// The message with `Received:` and `Authentication-Results:` headers in front.
+fn with_trace(service: &Service, envelope: &Envelope, peer: IpAddr) -> Vec<u8> {
     let with = match (envelope.tls, envelope.user.is_some()) {
         (true, true) => "ESMTPSA",
         (true, false) => "ESMTPS",
@@ -242,11 +246,14 @@ fn with_trace(service: &Service, envelope: &Envelope) -> Vec<u8> {
     let when = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_default();
-    let header = format!(
-        "Received: from {} by {} with {with}; {when}\r\n",
+    let mut header = format!(
+        "Received: from {} ([{peer}]) by {} with {with}; {when}\r\n",
         envelope.helo.replace(['\r', '\n'], ""),
         service.config.host
     );
+    if let Some(checker) = &service.checker {
+        header.push_str(&checker.header(envelope, peer));
+    }
     let mut out = header.into_bytes();
     out.extend_from_slice(&envelope.data);
     out
