@@ -5,7 +5,8 @@
 //! service takes the message; the copy bob receives carries a DKIM signature that
 //! verifies (dkimpy) against the key alice's DNS server publishes, and bob's server
 //! records SPF, DKIM and DMARC passing; a recipient bob's server refuses comes back to
-//! alice as a delivery status notification.
+//! alice as a delivery status notification. Alice's service killed again and again while
+//! its queue sends loses no message and delivers none twice.
 
 mod common;
 
@@ -57,13 +58,20 @@ impl Site {
 
     /// Starts `kith serve ARGS...`; returns the port of each endpoint it announces.
     fn serve(&mut self, args: &[&str]) -> Vec<u16> {
-        let (child, endpoints) = self.k.spawn_endpoints(args);
+        let (child, ports) = self.start(args);
         self.children.push(child);
+        ports
+    }
+
+    /// Starts `kith serve ARGS...` for the caller to stop; returns it and its ports.
+    fn start(&self, args: &[&str]) -> (Child, Vec<u16>) {
+        let (child, endpoints) = self.k.spawn_endpoints(args);
         assert!(!endpoints.is_empty(), "kith {args:?} announced nothing");
-        endpoints
+        let ports = endpoints
             .iter()
             .map(|e| e.rsplit(':').next().unwrap().parse().unwrap())
-            .collect()
+            .collect();
+        (child, ports)
     }
 
     /// The messages in `user`'s INBOX.
@@ -152,36 +160,50 @@ def dns(name, timeout=5):
 sys.exit(0 if dkim.verify(message, dnsfunc=dns) else "the DKIM signature does not verify")
 "#;
 
-#[test]
-fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
+/// `kith serve mail` on free ports, resolving through the DNS server on `resolver`,
+/// delivering outbound mail to port `outbound`.
+fn mail_args(resolver: u16, outbound: Option<u16>) -> Vec<String> {
+    let any = "127.0.0.1:0";
+    let mut args: Vec<String> = [
+        "serve",
+        "mail",
+        "--smtp",
+        any,
+        "--submission",
+        any,
+        "--submissions",
+        any,
+        "--resolver",
+    ]
+    .map(String::from)
+    .into();
+    args.push(format!("127.0.0.1:{resolver}"));
+    if let Some(port) = outbound {
+        args.extend(["--outbound-port".into(), port.to_string()]);
+    }
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Alice and Bob, each with DNS; Bob's mail running. Returns them with the DNS ports and
+/// Bob's SMTP port.
+fn two_sites() -> (Site, u16, Site, u16, u16) {
     let any = "127.0.0.1:0";
     let mut alice = Site::new("alice.home.arpa", &["me"]);
     let alice_dns = alice.serve(&["serve", "dns", "--listen", any])[0];
     let mut bob = Site::new("bob.home.arpa", &["me", "you"]);
     let bob_dns = bob.serve(&["serve", "dns", "--listen", any])[0];
-    let mail = |resolver: u16| {
-        let resolver = format!("127.0.0.1:{resolver}");
-        [
-            "serve",
-            "mail",
-            "--smtp",
-            any,
-            "--submission",
-            any,
-            "--submissions",
-            any,
-            "--resolver",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([resolver])
-        .collect::<Vec<_>>()
-    };
-    let args = mail(alice_dns);
-    let bob_smtp = bob.serve(&args.iter().map(String::as_str).collect::<Vec<_>>())[0];
-    let mut args = mail(bob_dns);
-    args.extend(["--outbound-port".into(), bob_smtp.to_string()]);
-    let ports = alice.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bob_smtp = bob.serve(&strs(&mail_args(alice_dns, None)))[0];
+    (alice, alice_dns, bob, bob_dns, bob_smtp)
+}
+
+#[test]
+fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
+    let (mut alice, alice_dns, bob, bob_dns, bob_smtp) = two_sites();
+    let ports = alice.serve(&strs(&mail_args(bob_dns, Some(bob_smtp))));
     let root = alice.k.dir.path().join("root.pem");
     std::fs::write(&root, alice.k.ok(&["identity", "root-cert"])).unwrap();
 
@@ -271,4 +293,88 @@ fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+const SUBMIT_MANY: &str = r#"
+import smtplib, socket, ssl, sys
+subs, root, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=root)
+class Implicit(smtplib.SMTP_SSL):
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((host, port), timeout)
+        return self.context.wrap_socket(sock, server_hostname="mail.alice.home.arpa")
+s = Implicit("127.0.0.1", subs, context=ctx, timeout=20)
+s.login("me", "pw")
+for i in range(n):
+    s.sendmail("me@alice.home.arpa", ["you@bob.home.arpa"],
+               f"From: me@alice.home.arpa\r\nTo: you@bob.home.arpa\r\nMessage-ID: <q{i}@alice.home.arpa>\r\nSubject: {i}\r\n\r\nbody {i}\r\n")
+    print(f"ACK q{i}", flush=True)
+s.quit()
+"#;
+
+/// The Message-ID local parts in `messages`, with how often each occurs.
+fn message_ids(messages: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut ids = std::collections::BTreeMap::new();
+    for m in messages {
+        if let Some(id) = m
+            .split("Message-ID: <")
+            .nth(1)
+            .and_then(|r| r.split('@').next())
+        {
+            *ids.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_queue_killed_while_sending_loses_nothing_and_delivers_nothing_twice() {
+    let (alice, _, bob, bob_dns, bob_smtp) = two_sites();
+    let args = mail_args(bob_dns, Some(bob_smtp));
+    let root = alice.k.dir.path().join("root.pem");
+    std::fs::write(&root, alice.k.ok(&["identity", "root-cert"])).unwrap();
+
+    // All 40 are acknowledged (in the store) before the first kill; the queue is then
+    // still sending them.
+    let (mut server, ports) = alice.start(&strs(&args));
+    let out = Command::new(PYTHON)
+        .args(["-c", SUBMIT_MANY, &ports[2].to_string()])
+        .arg(&root)
+        .arg("40")
+        .output()
+        .expect("python3 runs");
+    let acked: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ACK ").map(str::to_string))
+        .collect();
+    assert_eq!(acked.len(), 40, "{}", String::from_utf8_lossy(&out.stderr));
+    let kills = 8;
+    for round in 0..kills {
+        std::thread::sleep(Duration::from_millis(20 + round * 37 % 120));
+        let _ = server.kill();
+        let _ = server.wait();
+        let report = alice.k.json(&["fsck"]);
+        assert_eq!(report["damage"], serde_json::json!([]), "round {round}");
+        server = alice.start(&strs(&args)).0;
+    }
+    let start = Instant::now();
+    let mut received = message_ids(&bob.inbox("you"));
+    while received.len() < acked.len() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+        received = message_ids(&bob.inbox("you"));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    for id in &acked {
+        assert!(received.contains_key(id), "acknowledged {id} never arrived");
+    }
+    let duplicates: usize = received.values().map(|n| n - 1).sum();
+    eprintln!(
+        "40 acknowledged, {} arrived, {duplicates} twice",
+        received.len()
+    );
+    assert_eq!(
+        duplicates, 0,
+        "messages delivered twice after {kills} kills"
+    );
 }

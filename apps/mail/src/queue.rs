@@ -11,9 +11,10 @@
 //! INBOX when a recipient refuses for good or the message expires.
 //!
 //! A recipient is marked `sending` in a commit before its message is sent and `sent` in
-//! one right after the peer's `250`; after a crash between the two the outcome is
-//! unknown and the message is sent again (RFC 5321, section 6.1 prefers a duplicate to a
-//! loss). That window is the one place a message can arrive twice.
+//! one right after the peer's `250` (before `QUIT`); after a crash between the two the
+//! outcome is unknown and the message is sent again (RFC 5321, section 6.1 prefers a
+//! duplicate to a loss). The bytes sent again are the same, so a Kith receiver, which
+//! remembers what each user got, keeps one copy; another server may keep two.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -91,6 +92,13 @@ pub enum State {
     Sent,
     /// Refused for good, or expired; the sender was told.
     Failed,
+}
+
+impl State {
+    /// Whether nothing more will be done for the recipient.
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Sent | State::Failed)
+    }
 }
 
 /// Adds a message for `to` to the queue in `tx`; returns its id.
@@ -301,9 +309,9 @@ impl Sender {
             let outcomes = self
                 .send_to_domain(&domain, &entry.from, &addresses, &message)
                 .await;
-            self.record(id, outcomes)?;
+            self.record(id, &outcomes)?;
         }
-        self.finish(id)
+        Ok(())
     }
 
     /// Sends to one domain's mail servers, trying each MX in order.
@@ -424,80 +432,75 @@ impl Sender {
         }
     }
 
-    /// Records what each recipient's attempt came to, and when to try again.
-    fn record(&self, id: &str, outcomes: Vec<(String, Outcome)>) -> Result<(), Error> {
-        let outcomes: BTreeMap<String, Outcome> = outcomes.into_iter().collect();
-        let expire_after = self.expire_after;
-        self.update(id, |entry| {
-            entry.attempts += 1;
-            let expired =
-                kith_store::now_millis() >= entry.queued_ms + expire_after.as_millis() as i64;
-            for r in &mut entry.recipients {
-                match outcomes.get(&r.address) {
-                    Some(Outcome::Sent) => r.state = State::Sent,
-                    Some(Outcome::Permanent(why)) => {
-                        r.state = State::Failed;
-                        r.last_error = Some(why.clone());
-                    }
-                    Some(Outcome::Temporary(why)) => {
-                        r.state = if expired {
-                            State::Failed
-                        } else {
-                            State::Pending
-                        };
-                        r.last_error = Some(why.clone());
-                    }
-                    None => {}
-                }
-            }
-            let wait = BACKOFF[(entry.attempts as usize - 1).min(BACKOFF.len() - 1)];
-            entry.next_attempt_ms = kith_store::now_millis() + wait.as_millis() as i64;
-            true
-        })
-    }
-
-    /// Drops a message every recipient is done with, bouncing failures to the sender.
-    fn finish(&self, id: &str) -> Result<(), Error> {
-        let Some(entry) = list(&self.store, &self.branch)?
-            .into_iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, e)| e)
-        else {
-            return Ok(());
-        };
-        if entry
-            .recipients
-            .iter()
-            .any(|r| matches!(r.state, State::Pending | State::Sending))
-        {
-            return Ok(());
-        }
-        let failed: Vec<&Recipient> = entry
-            .recipients
-            .iter()
-            .filter(|r| r.state == State::Failed)
-            .collect();
+    /// Records what each recipient's attempt came to and when to try again, in one
+    /// commit; a message every recipient is done with leaves the queue in that commit,
+    /// with a bounce to its sender when some refused it.
+    fn record(&self, id: &str, outcomes: &[(String, Outcome)]) -> Result<(), Error> {
         for attempt in 0.. {
+            let Some(mut entry) = self.entry(id)? else {
+                return Ok(());
+            };
+            self.apply(&mut entry, outcomes);
             let mut tx = self.store.transaction(&self.branch)?;
-            tx.remove(&format!("{QUEUE_DIR}/{id}.json"))?;
-            tx.remove(&format!("{QUEUE_DIR}/{id}.eml"))?;
-            if !failed.is_empty() && !entry.from.is_empty() {
-                let inbox = Mailbox::of(&entry.user, "INBOX")?;
-                inbox.create(
-                    &self.store,
-                    &mut tx,
-                    (kith_store::now_millis() / 1000) as u32,
-                )?;
-                inbox.add(&mut tx, &self.bounce(&entry, &failed), &Default::default())?;
-                inbox.assign_uids(&self.store, &mut tx)?;
+            if entry.recipients.iter().all(|r| r.state.is_final()) {
+                self.drop_entry(&mut tx, id, &entry)?;
+            } else {
+                write_entry(&mut tx, id, &entry)?;
             }
-            match tx.commit(&self.author, &format!("mail: outbound {id} done")) {
+            match tx.commit(&self.author, &format!("mail: outbound {id}")) {
                 Ok(_) => return Ok(()),
                 Err(kith_store::Error::BranchMoved { .. }) if attempt < 10 => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// The entry of message `id`, if it is still queued.
+    fn entry(&self, id: &str) -> Result<Option<Entry>, Error> {
+        Ok(list(&self.store, &self.branch)?
+            .into_iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, e)| e))
+    }
+
+    /// Applies one attempt's outcomes to an entry and schedules the next attempt.
+    fn apply(&self, entry: &mut Entry, outcomes: &[(String, Outcome)]) {
+        entry.attempts += 1;
+        let expired =
+            kith_store::now_millis() >= entry.queued_ms + self.expire_after.as_millis() as i64;
+        for r in &mut entry.recipients {
+            let Some((_, outcome)) = outcomes.iter().find(|(a, _)| *a == r.address) else {
+                continue;
+            };
+            (r.state, r.last_error) = match outcome {
+                Outcome::Sent => (State::Sent, None),
+                Outcome::Permanent(why) => (State::Failed, Some(why.clone())),
+                Outcome::Temporary(why) if expired => (State::Failed, Some(why.clone())),
+                Outcome::Temporary(why) => (State::Pending, Some(why.clone())),
+            };
+        }
+        let wait = BACKOFF[(entry.attempts as usize - 1).min(BACKOFF.len() - 1)];
+        entry.next_attempt_ms = kith_store::now_millis() + wait.as_millis() as i64;
+    }
+
+    /// Removes a finished message from the queue in `tx`, bouncing its failures.
+    fn drop_entry(&self, tx: &mut Transaction, id: &str, entry: &Entry) -> Result<(), Error> {
+        tx.remove(&format!("{QUEUE_DIR}/{id}.json"))?;
+        tx.remove(&format!("{QUEUE_DIR}/{id}.eml"))?;
+        let failed: Vec<&Recipient> = entry
+            .recipients
+            .iter()
+            .filter(|r| r.state == State::Failed)
+            .collect();
+        if failed.is_empty() || entry.from.is_empty() {
+            return Ok(());
+        }
+        let inbox = Mailbox::of(&entry.user, "INBOX")?;
+        inbox.create(&self.store, tx, (kith_store::now_millis() / 1000) as u32)?;
+        inbox.add(tx, &self.bounce(entry, &failed), &Default::default())?;
+        inbox.assign_uids(&self.store, tx)?;
+        Ok(())
     }
 
     /// A delivery status notification (RFC 3464) for the failed recipients.
@@ -606,7 +609,7 @@ async fn deliver_session<T>(
     message: &[u8],
 ) -> Result<Vec<(String, Outcome)>, mail_send::Error>
 where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let params = Default::default();
     if let Err(e) = client.mail_from(from, &params).await {
@@ -630,7 +633,11 @@ where
             outcomes.push((address, outcome));
         }
     }
-    let _ = client.quit().await;
+    // The outcome is recorded before QUIT: the time between the peer's 250 and the
+    // record is the only time a crash makes the message go out again.
+    tokio::spawn(async move {
+        let _ = client.quit().await;
+    });
     Ok(outcomes)
 }
 

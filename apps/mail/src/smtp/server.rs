@@ -23,6 +23,8 @@ use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
 use crate::mailbox::{Error, Mailbox};
 use crate::queue::{self, Dkim};
 
+/// The folder of a user's delivery markers (content hashes of messages received).
+pub const DELIVERED: &str = ".delivered";
 /// How long a client may stay silent.
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// Most connections served at once.
@@ -205,6 +207,9 @@ pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<S
             let Recipient::Local(user) = recipient else {
                 continue;
             };
+            if !first_delivery(service, &mut tx, user, &envelope.data)? {
+                continue;
+            }
             let inbox = Mailbox::of(user, "INBOX")?;
             let seconds = (kith_store::now_millis() / 1000) as u32;
             inbox.create(&service.store, &mut tx, seconds)?;
@@ -223,6 +228,23 @@ pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<S
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Notes that `user` got `data` (the bytes as sent, before our trace headers); false
+/// when they got it before: a sender that retries after losing our `250` (its crash, a
+/// cut connection) does not deliver the same message twice.
+fn first_delivery(
+    service: &Service,
+    tx: &mut kith_store::Transaction,
+    user: &str,
+    data: &[u8],
+) -> Result<bool, Error> {
+    let marker = format!("/mail/{user}/{DELIVERED}/{}", blake3::hash(data).to_hex());
+    if service.store.find(&tx.tree()?, &marker)?.is_some() {
+        return Ok(false);
+    }
+    tx.put(&marker, b"")?;
+    Ok(true)
 }
 
 /// The recipients for a commit message.
