@@ -31,6 +31,7 @@ pub mod report;
 pub mod request;
 pub mod server;
 pub mod target;
+pub mod textmatch;
 pub mod tls;
 mod uids;
 pub mod writer;
