@@ -11,7 +11,7 @@ use calcard::common::timezone::Tz;
 use calcard::icalendar::{
     ICalendar, ICalendarComponent, ICalendarComponentType, ICalendarProperty, ICalendarValue,
 };
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeZone as _};
 
 /// The most recurrence instances expanded for one object and query.
 pub const MAX_INSTANCES: usize = 1 << 17;
@@ -163,6 +163,8 @@ type Event = calcard::icalendar::dates::CalendarEvent<
 fn instance(cal: &ICalendar, event: &Event) -> Option<Instance> {
     let comp = cal.component_by_id(event.comp_id)?;
     let (start, end) = event.timestamps();
+    let start_fixed = local_start(cal, comp, event).unwrap_or(start);
+    let (start, end) = (start_fixed, end + (start_fixed - start));
     let has = |p: ICalendarProperty| comp.property(&p).is_some();
     let timed_start = start_has_time(comp);
     let (rule, end) = match comp.component_type {
@@ -178,6 +180,24 @@ fn instance(cal: &ICalendar, event: &Event) -> Option<Instance> {
         end,
         rule,
     })
+}
+
+/// The start of an instance whose local time calcard could not place because it occurs
+/// twice (autumn) or not at all (spring) in its DTSTART's zone: RFC 5545 §3.3.5 takes
+/// the first of two, and a missing time at the offset before the gap. calcard leaves
+/// those starts floating; every other start is already placed (`None`).
+fn local_start(cal: &ICalendar, comp: &ICalendarComponent, event: &Event) -> Option<i64> {
+    if !event.start.timezone().is_floating() {
+        return None;
+    }
+    let tzid = comp.property(&ICalendarProperty::Dtstart)?.tz_id()?;
+    let tz = cal.build_tz_resolver().resolve(tzid)?;
+    let naive = event.start.naive_local();
+    let placed = tz.from_local_datetime(&naive).earliest().or_else(|| {
+        tz.from_local_datetime(&(naive + chrono::TimeDelta::hours(1)))
+            .earliest()
+    })?;
+    Some(placed.timestamp())
 }
 
 /// A to-do's §9.9 rule and end, from the dates it has (calcard puts DUE, or COMPLETED
