@@ -365,3 +365,187 @@ fn python_caldav_library_calendars_events_todos_and_sync() {
     let out = dav.python("dav/caldav_calendar.py", "ada", &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 }
+
+/// Event `i` of the vdirsyncer run: on day `i % 300` of 2026 at 10:00Z; every tenth one
+/// weekly for ten weeks.
+fn numbered(i: usize, title: &str) -> String {
+    let start = chrono_day(i % 300);
+    let rule = if i % 10 == 0 {
+        "RRULE:FREQ=WEEKLY;COUNT=10\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kith tests//EN\r\nBEGIN:VEVENT\r\nUID:ev-{i:04}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}T100000Z\r\nDURATION:PT1H\r\n{rule}SUMMARY:{title}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+/// `YYYYMMDD` of day `n` (0-based) of 2026.
+fn chrono_day(n: usize) -> String {
+    let months = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let (mut month, mut day) = (0, n);
+    while day >= months[month] {
+        day -= months[month];
+        month += 1;
+    }
+    format!("2026{:02}{:02}", month + 1, day + 1)
+}
+
+fn vdir(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ics"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect()
+}
+
+fn vdirsyncer(config: &Path, args: &[&str]) {
+    let out = tool("vdirsyncer")
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vdirsyncer {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn vdirsyncer_config(dir: &Path, dav: &Dav, a: &Path, b: &Path) -> PathBuf {
+    let remote = |name: &str| {
+        format!(
+            "[storage {name}]\ntype = \"caldav\"\nurl = \"{}calendar/ada/home/\"\nusername = \"ada\"\npassword = \"ada-pw\"\nverify = \"{}\"\n\n",
+            dav.url,
+            dav.ca.display()
+        )
+    };
+    let local = |name: &str, path: &Path| {
+        format!(
+            "[storage {name}]\ntype = \"filesystem\"\npath = \"{}\"\nfileext = \".ics\"\n\n",
+            path.display()
+        )
+    };
+    let pair = |name: &str, a: &str, b: &str| {
+        format!(
+            "[pair {name}]\na = \"{a}\"\nb = \"{b}\"\ncollections = null\nconflict_resolution = \"a wins\"\n\n"
+        )
+    };
+    let text = format!(
+        "[general]\nstatus_path = \"{}\"\n\n{}{}{}{}{}{}",
+        dir.join("status").display(),
+        pair("up", "a", "remote_a"),
+        pair("down", "b", "remote_b"),
+        local("a", a),
+        local("b", b),
+        remote("remote_a"),
+        remote("remote_b"),
+    );
+    let path = dir.join("vdirsyncer.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `khal list` of the week starting 2 March 2026 over the vdir `dir`, as sorted
+/// "date title" lines.
+fn khal_week(work: &Path, dir: &Path) -> Vec<String> {
+    let config = work.join("khal.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[calendars]\n[[home]]\npath = {}\ntype = calendar\n\n[sqlite]\npath = {}\n\n[locale]\ntimeformat = %H:%M\ndateformat = %Y-%m-%d\nlongdateformat = %Y-%m-%d\ndatetimeformat = %Y-%m-%d %H:%M\nlongdatetimeformat = %Y-%m-%d %H:%M\nlocal_timezone = UTC\ndefault_timezone = UTC\n",
+            dir.display(),
+            work.join("khal.db").display()
+        ),
+    )
+    .unwrap();
+    let out = tool("khal")
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "list",
+            "--day-format",
+            "",
+            "--format",
+            "{start-date} {title}",
+            "2026-03-02",
+            "7d",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "khal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn vdirsyncer_syncs_a_thousand_events_both_ways_and_khal_lists_the_week() {
+    let k = site();
+    let dav = Dav::start(&k);
+    dav.mkcalendar("ada", "home");
+    let work = k.dir.path();
+    let (a, b) = (work.join("a"), work.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let mut titles: Vec<Option<String>> = (0..1000).map(|i| Some(format!("Event {i}"))).collect();
+    for (i, t) in titles.iter().enumerate() {
+        let t = t.as_deref().unwrap();
+        std::fs::write(a.join(format!("ev-{i:04}.ics")), numbered(i, t)).unwrap();
+    }
+    let config = vdirsyncer_config(work, &dav, &a, &b);
+    vdirsyncer(&config, &["discover"]);
+    vdirsyncer(&config, &["sync", "up"]);
+    vdirsyncer(&config, &["sync", "down"]);
+    assert_eq!(vdir(&b), vdir(&a), "down gives what went up, byte for byte");
+    let mut edit = |dir: &Path, i: usize, title: Option<String>| {
+        let path = dir.join(format!("ev-{i:04}.ics"));
+        match &title {
+            Some(t) => std::fs::write(&path, numbered(i, t)).unwrap(),
+            None => std::fs::remove_file(&path).unwrap(),
+        }
+        titles[i] = title;
+    };
+    for i in 0..20 {
+        edit(&b, 60 + i, Some(format!("Edited in B {i}")));
+        edit(&b, 100 + i, None);
+        edit(&a, 360 + i, Some(format!("Edited in A {i}")));
+        edit(&a, 900 + i, None);
+    }
+    vdirsyncer(&config, &["sync", "down"]);
+    vdirsyncer(&config, &["sync", "up"]);
+    vdirsyncer(&config, &["sync", "down"]);
+    assert_eq!(vdir(&a), vdir(&b), "both sides converge");
+    assert_eq!(vdir(&a).len(), 960);
+
+    let mut want = Vec::new();
+    for (i, title) in titles.iter().enumerate() {
+        let Some(title) = title else { continue };
+        let repeats = if i % 10 == 0 { 10 } else { 1 };
+        for n in (0..repeats)
+            .map(|w| i % 300 + 7 * w)
+            .filter(|d| (60..67).contains(d))
+        {
+            let d = chrono_day(n);
+            want.push(format!("{}-{}-{} {title}", &d[..4], &d[4..6], &d[6..]));
+        }
+    }
+    want.sort();
+    assert!(want.len() > 20, "the week has events: {want:?}");
+    assert_eq!(khal_week(work, &b), want);
+}
