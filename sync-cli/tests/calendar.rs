@@ -330,6 +330,48 @@ fn mkcalendar_properties_and_component_sets() {
 }
 
 #[test]
+fn floating_times_follow_the_calendar_timezone() {
+    let k = site();
+    let dav = Dav::start(&k);
+    dav.mkcalendar("ada", "home");
+    let floating = event("f", "Floating", "20260110T100000");
+    assert_eq!(dav.put("ada", "calendar/ada/home/f.ics", &floating).0, 201);
+    let query = |start: &str, end: &str| {
+        let q = format!(
+            r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="{start}" end="{end}"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#
+        );
+        let (code, body) = dav.curl(
+            Some("ada"),
+            "REPORT",
+            "calendar/ada/home/",
+            &["--data-binary", &q],
+        );
+        assert_eq!(code, 207, "{body}");
+        body.contains("f.ics")
+    };
+    assert!(
+        query("20260110T100000Z", "20260110T103000Z"),
+        "UTC without a calendar zone"
+    );
+    let tz = "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nEND:VTIMEZONE\r\nEND:VCALENDAR";
+    let patch = format!(
+        r#"<D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><C:calendar-timezone>{tz}</C:calendar-timezone></D:prop></D:set></D:propertyupdate>"#
+    );
+    let (code, body) = dav.curl(
+        Some("ada"),
+        "PROPPATCH",
+        "calendar/ada/home/",
+        &["--data-binary", &patch],
+    );
+    assert_eq!(code, 207, "{body}");
+    assert!(!query("20260110T100000Z", "20260110T103000Z"));
+    assert!(
+        query("20260110T090000Z", "20260110T093000Z"),
+        "10:00 in Berlin is 09:00Z"
+    );
+}
+
+#[test]
 fn free_busy_query_answers_with_a_vfreebusy() {
     let k = site();
     let dav = Dav::start(&k);
