@@ -4,7 +4,7 @@
 //! [`CollectionKind`] says where its data lives, what an item is (content type, file
 //! extension, validation), which properties and reports it adds, and which writable
 //! properties it keeps as vdir metadata files. kith-contacts implements it for CardDAV;
-//! kith-calendar will for CalDAV.
+//! kith-calendar does for CalDAV.
 
 use std::collections::BTreeMap;
 
