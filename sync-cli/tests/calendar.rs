@@ -412,7 +412,7 @@ fn python_caldav_library_calendars_events_todos_and_sync() {
 /// weekly for ten weeks.
 fn numbered(i: usize, title: &str) -> String {
     let start = chrono_day(i % 300);
-    let rule = if i % 10 == 0 {
+    let rule = if i.is_multiple_of(10) {
         "RRULE:FREQ=WEEKLY;COUNT=10\r\n"
     } else {
         ""
@@ -578,7 +578,7 @@ fn vdirsyncer_syncs_a_thousand_events_both_ways_and_khal_lists_the_week() {
     let mut want = Vec::new();
     for (i, title) in titles.iter().enumerate() {
         let Some(title) = title else { continue };
-        let repeats = if i % 10 == 0 { 10 } else { 1 };
+        let repeats = if i.is_multiple_of(10) { 10 } else { 1 };
         for n in (0..repeats)
             .map(|w| i % 300 + 7 * w)
             .filter(|d| (60..67).contains(d))

@@ -315,6 +315,23 @@ mod tests {
     }
 
     #[test]
+    fn repeated_and_missing_local_times() {
+        let c = cal(
+            "BEGIN:VEVENT\r\nUID:a\r\nDTSTART;TZID=Europe/Berlin:20261024T023000\r\n\
+             DURATION:PT10M\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n",
+        );
+        // 02:30 on 25 October happens twice; the first (CEST) is 00:30Z.
+        assert!(event(&c, "20261025T003000Z", "20261025T003100Z"));
+        assert!(!event(&c, "20261025T013000Z", "20261025T020000Z"));
+        let g = cal(
+            "BEGIN:VEVENT\r\nUID:g\r\nDTSTART;TZID=America/New_York:20260307T023000\r\n\
+             DURATION:PT10M\r\nRRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n",
+        );
+        // 02:30 on 8 March does not exist; at the offset before the gap it is 07:30Z.
+        assert!(event(&g, "20260308T073000Z", "20260308T073100Z"));
+    }
+
+    #[test]
     fn todo_rules() {
         let todo = |body: &str| cal(&format!("BEGIN:VTODO\r\nUID:t\r\n{body}END:VTODO\r\n"));
         let t = |c: &ICalendar, a: &str, b: &str| {
