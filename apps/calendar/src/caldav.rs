@@ -112,7 +112,7 @@ impl CollectionKind for Calendars {
         else {
             return Ok(());
         };
-        let component = validate(bytes).map(|o| o.component).unwrap_or_default();
+        let component = object_component(bytes).unwrap_or_default();
         if allowed.contains(&component) {
             return Ok(());
         }
@@ -290,6 +290,20 @@ fn one_object(vcalendar: &Component<'_>) -> Result<Object, String> {
     Ok(Object {
         uid,
         component: first.name.clone(),
+    })
+}
+
+/// The type of the first component in an (already validated) object's VCALENDAR that
+/// is not a VTIMEZONE.
+fn object_component(bytes: &[u8]) -> Option<String> {
+    let doc = Document::parse(bytes)?;
+    let vcalendar = doc.items.iter().find_map(|i| match i {
+        Item::Component(c) => Some(c),
+        _ => None,
+    })?;
+    vcalendar.items.iter().find_map(|i| match i {
+        Item::Component(c) if c.name != "VTIMEZONE" => Some(c.name.clone()),
+        _ => None,
     })
 }
 
