@@ -148,8 +148,16 @@ impl CollectionKind for Calendars {
     }
 
     fn item_property(&self, prop: &Element, bytes: &[u8]) -> Option<String> {
-        prop.is(CALDAV, "calendar-data")
-            .then(|| escape(&String::from_utf8_lossy(bytes)))
+        if !prop.is(CALDAV, "calendar-data") {
+            return None;
+        }
+        let expanded = prop
+            .child(CALDAV, "expand")
+            .and_then(|e| TimeRange::parse(e.attr("start"), e.attr("end")))
+            .and_then(|range| crate::expand::expand(bytes, &range));
+        Some(escape(&expanded.unwrap_or_else(|| {
+            String::from_utf8_lossy(bytes).into_owned()
+        })))
     }
 
     fn is_item_property(&self, name: &Name) -> bool {
@@ -347,8 +355,8 @@ fn internal(e: kith_dav::Error) -> Refusal {
     Refusal::plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// `calendar-query` (RFC 4791 §7.8). `calendar-data` comes back whole: `expand` and
-/// `limit-recurrence-set` are not applied.
+/// `calendar-query` (RFC 4791 §7.8). `calendar-data` comes back whole, or expanded when
+/// it asks (`limit-recurrence-set` and property selection are not applied).
 fn calendar_query(report: &Report, body: &Element) -> Result<Reply, Refusal> {
     let props = requested_props(body);
     let filter = body

@@ -1,6 +1,6 @@
 """The python `caldav` library against Kith's CalDAV: discovery, calendars made with
-MKCALENDAR, events with recurrences and overrides, to-dos, time-range searches, sync
-tokens and deletes, with TLS verified against the root.
+MKCALENDAR, events with recurrences and overrides, to-dos, time-range searches (also
+expanded by the server), sync tokens and deletes, with TLS verified against the root.
 
 Usage: caldav_calendar.py URL CA_FILE USER PASSWORD
 """
@@ -94,6 +94,11 @@ assert uids(found) == ["standup"], uids(found)
 assert uids(cal.date_search(day(2026, 5, 4), day(2026, 5, 5), expand=False)) == ["standup"]
 assert cal.date_search(day(2026, 5, 11), day(2026, 5, 12), expand=False) == []
 assert uids(cal.date_search(day(2026, 4, 1), day(2026, 4, 30), expand=False)) == ["dentist", "standup"]
+# Expanded by the server: four Mondays from 2 March, the third moved to Tuesday.
+expanded = cal.date_search(day(2026, 3, 1), day(2026, 3, 24), expand=True)
+starts = sorted(e["DTSTART"].dt.astimezone(UTC).strftime("%m-%d %H:%M")
+                for o in expanded for e in o.icalendar_instance.walk("VEVENT"))
+assert starts == ["03-02 08:30", "03-09 08:30", "03-17 14:00", "03-23 08:30"], starts
 todos = tasks.todos()
 assert [t.icalendar_instance.walk("VTODO")[0]["SUMMARY"] for t in todos] == ["Buy milk"], todos
 due = tasks.search(todo=True, start=day(2026, 3, 5), end=day(2026, 3, 6))
