@@ -1,7 +1,7 @@
 //! Arbitrary bytes as an iCalendar PUT to a calendar: validation (calcard and the
 //! content-line parser) must never panic and must accept only input whose UID and
 //! component it can name, and the calendar-query filter (with a time-range that expands
-//! recurrences) and free-busy expansion must handle whatever it accepts.
+//! recurrences), instance expansion and `expand` must handle whatever it accepts.
 
 #![no_main]
 
@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             for i in instances_in(&cal, &range, Tz::UTC) {
                 assert!(range.overlaps(&i));
             }
+            let _ = kith_calendar::expand::expand(data, &range);
         }
     }
 });
