@@ -21,7 +21,8 @@ for target in $(cargo fuzz list); do
     mkdir -p "corpus/$target"
     dict=()
     [[ -f "$target.dict" ]] && dict=(-dict="$target.dict")
-    [[ "$target" == vcard_input ]] && dict=(-dict=dav.dict)
+    [[ "$target" == vcard_input || "$target" == calendar_query ]] && dict=(-dict=dav.dict)
+    [[ "$target" == ical_input ]] && dict=(-dict=merge_ical.dict)
     [[ "$target" == pack_* && -f pack.dict ]] && dict=(-dict=pack.dict)
     echo "== fuzzing $target for ${seconds}s"
     if ! cargo fuzz run "$target" "corpus/$target" -- \

@@ -8,7 +8,7 @@
 
 use http::StatusCode;
 use kith_dav::component::{Document, Item};
-use kith_dav::report::Report;
+use kith_dav::report::{Report, requested_props};
 use kith_dav::xml::{APPLE, CARDDAV, DAV, Element, Name, escape};
 use kith_dav::{CollectionKind, MetadataFile, Refusal, Reply};
 
@@ -111,7 +111,7 @@ impl CollectionKind for AddressBooks {
 
     fn report(&self, report: &Report, body: &Element) -> Option<Result<Reply, Refusal>> {
         if body.is(CARDDAV, "addressbook-multiget") {
-            Some(Ok(multiget(report, body)))
+            Some(Ok(kith_dav::report::multiget(report, body)))
         } else if body.is(CARDDAV, "addressbook-query") {
             Some(addressbook_query(report, body))
         } else {
@@ -186,31 +186,6 @@ fn select(bytes: &[u8], wanted: &[String]) -> Vec<u8> {
         .filter(|raw| kith_dav::contentline::Line::parse(raw).is_some_and(|l| keep(&l.name())))
         .flat_map(|raw| raw.iter().copied())
         .collect()
-}
-
-fn requested_props(body: &Element) -> Vec<Element> {
-    body.child(DAV, "prop")
-        .map(|p| p.children.clone())
-        .unwrap_or_default()
-}
-
-/// `addressbook-multiget` (RFC 6352 §8.7).
-fn multiget(report: &Report, body: &Element) -> Reply {
-    let props = requested_props(body);
-    let hrefs: Vec<String> = body
-        .children_named(DAV, "href")
-        .map(|h| h.text.trim().to_string())
-        .collect();
-    let r = report.clone();
-    let responses = hrefs.into_iter().map(move |href| {
-        let found = r.member(&href).and_then(|name| {
-            let hash = r.item(&name).ok()??;
-            r.response(&name, &hash, &props).ok()
-        });
-        found
-            .unwrap_or_else(|| kith_dav::multistatus::status_response(&href, StatusCode::NOT_FOUND))
-    });
-    report.reply(responses, false)
 }
 
 /// `addressbook-query` (RFC 6352 §8.6).

@@ -120,7 +120,8 @@ impl Dav {
         match req.method.as_str() {
             "PROPFIND" => self.propfind(snap, user, target, &req).await,
             "PROPPATCH" => self.proppatch(snap, &user, target, &req).await,
-            "MKCOL" => self.mkcol(&target, &req).await,
+            "MKCOL" => self.mkcol(&target, &req, false).await,
+            "MKCALENDAR" => self.mkcol(&target, &req, true).await,
             "REPORT" => self.report(snap, user, target, &req).await,
             "GET" | "HEAD" => self.get(snap, &target, &req),
             "PUT" => self.put(&target, &req).await,
@@ -174,7 +175,7 @@ impl Dav {
             .header("DAV", classes.join(", "))
             .header(
                 header::ALLOW,
-                "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, REPORT",
+                "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT",
             )
             .header(header::CONTENT_LENGTH, "0")
             .body(full(Bytes::new()))
@@ -319,6 +320,7 @@ impl Dav {
             .chain(std::iter::once(multistatus::close(None)));
         Ok(multi_status(Reply {
             chunks: Box::new(chunks),
+            content_type: None,
         }))
     }
 
@@ -378,19 +380,38 @@ impl Dav {
         Ok(single_multistatus(stat.response(&t.href())))
     }
 
-    async fn mkcol(&self, target: &Target, req: &Request) -> Result<Response, Refusal> {
+    /// MKCOL, or MKCALENDAR (`calendar`: RFC 4791 §5.3.1, only for calendar kinds).
+    async fn mkcol(
+        &self,
+        target: &Target,
+        req: &Request,
+        calendar: bool,
+    ) -> Result<Response, Refusal> {
         let props = request::mkcol(&req.body)
             .map_err(|e| Refusal::plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()))?;
+        let location = "collections can only be made directly in a home (/<kind>/<user>/<name>/)";
         let Target::Collection(k, ..) = target else {
-            return Err(Refusal::plain(
-                StatusCode::FORBIDDEN,
-                "collections can only be made directly in a home (/<kind>/<user>/<name>/)",
-            ));
+            return Err(match calendar {
+                true => Refusal::condition(
+                    StatusCode::FORBIDDEN,
+                    Name::new(xml::CALDAV, "calendar-collection-location-ok"),
+                    location,
+                ),
+                false => Refusal::plain(StatusCode::FORBIDDEN, location),
+            });
         };
         let kind = self
             .kind(k)
             .ok_or_else(|| Refusal::plain(StatusCode::FORBIDDEN, "no such kind of collection"))?;
+        if calendar && !kind.resource_type().is(xml::CALDAV, "calendar") {
+            return Err(Refusal::condition(
+                StatusCode::FORBIDDEN,
+                Name::new(xml::CALDAV, "calendar-collection-location-ok"),
+                "MKCALENDAR works only under /calendar/<user>/",
+            ));
+        }
         check_resourcetype(kind.as_ref(), &props)?;
+        kind.check_collection(&props)?;
         let path = target.store_path();
         let files = mkcol_files(kind.as_ref(), &path, &props);
         let plan_path = path.clone();
@@ -484,6 +505,7 @@ impl Dav {
             ));
         }
         let uid = kind.validate(&req.body)?;
+        self.check_in_collection(kind.as_ref(), target, &req.body)?;
         let tag = etag(&kith_store::Hash::of(&encode_blob(&req.body)));
         let conditions = Conditions::of(&req.headers);
         let path = target.store_path();
@@ -526,6 +548,24 @@ impl Dav {
             StatusCode::NO_CONTENT
         };
         Ok(with_etag(empty(status), &tag))
+    }
+
+    /// Lets the kind check an item against its collection's properties (a calendar's
+    /// supported components), read at the current head.
+    fn check_in_collection(
+        &self,
+        kind: &dyn CollectionKind,
+        target: &Target,
+        bytes: &[u8],
+    ) -> Result<(), Refusal> {
+        let snap = self.snap()?;
+        let coll = target_parent(&target.store_path());
+        let dead = match self.store.find(&snap.root, &coll) {
+            Ok(Some((EntryKind::Dir, dir))) => crate::props::dead_props(&self.store, &dir)
+                .map_err(|e| Refusal::plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+            _ => return Ok(()),
+        };
+        kind.check_item(bytes, &dead)
     }
 
     async fn delete(
@@ -840,9 +880,13 @@ pub fn refused(r: &Refusal) -> Response {
 
 fn multi_status(reply: Reply) -> Response {
     let body = stream(reply.chunks);
+    let (status, content_type) = match reply.content_type {
+        Some(t) => (StatusCode::OK, t),
+        None => (StatusCode::MULTI_STATUS, "application/xml; charset=utf-8"),
+    };
     http::Response::builder()
-        .status(StatusCode::MULTI_STATUS)
-        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
         .body(body)
         .expect("a valid response")
 }

@@ -4,7 +4,9 @@
 //! [`CollectionKind`] says where its data lives, what an item is (content type, file
 //! extension, validation), which properties and reports it adds, and which writable
 //! properties it keeps as vdir metadata files. kith-contacts implements it for CardDAV;
-//! kith-calendar will for CalDAV.
+//! kith-calendar does for CalDAV.
+
+use std::collections::BTreeMap;
 
 use http::StatusCode;
 
@@ -84,12 +86,24 @@ pub trait CollectionKind: Send + Sync + 'static {
     fn is_item_property(&self, name: &Name) -> bool;
     /// Runs one of its own reports; `None` when `body` is not one.
     fn report(&self, report: &Report, body: &Element) -> Option<Result<Reply, Refusal>>;
+    /// Checks an item against its collection's dead properties (a calendar's
+    /// `supported-calendar-component-set`); by default every valid item fits.
+    fn check_item(&self, _bytes: &[u8], _dead: &BTreeMap<Name, String>) -> Result<(), Refusal> {
+        Ok(())
+    }
+    /// Checks the properties a new collection is made with; by default any go.
+    fn check_collection(&self, _props: &[Element]) -> Result<(), Refusal> {
+        Ok(())
+    }
     /// The precondition for a UID used twice in one collection.
     fn uid_conflict(&self, href: &str) -> Refusal;
 }
 
-/// A finished report: a multistatus body as a lazy sequence of XML chunks.
+/// A finished report: a multistatus body (or, with `content_type`, another 200 body such
+/// as a `free-busy-query`'s iCalendar) as a lazy sequence of chunks.
 pub struct Reply {
     /// The chunks, produced on demand so large bodies stream.
     pub chunks: Box<dyn Iterator<Item = String> + Send>,
+    /// `None` for a 207 multistatus; else the `Content-Type` of a 200 body.
+    pub content_type: Option<&'static str>,
 }

@@ -116,7 +116,11 @@ impl Props<'_> {
             }
         }
         v.extend(kind.collection_properties().into_iter().map(|(n, _)| n));
-        v.extend(dead_props(self.store, dir)?.into_keys());
+        for name in dead_props(self.store, dir)?.into_keys() {
+            if !v.contains(&name) {
+                v.push(name);
+            }
+        }
         Ok(v)
     }
 
@@ -179,14 +183,15 @@ impl Props<'_> {
                 .get(dir, m.file)?
                 .map(|b| escape(String::from_utf8_lossy(&b).trim_end())));
         }
-        if let Some((_, v)) = kind
+        let dead = dead_props(self.store, dir)?.remove(name);
+        if dead.is_some() {
+            return Ok(dead);
+        }
+        Ok(kind
             .collection_properties()
             .into_iter()
             .find(|(n, _)| n == name)
-        {
-            return Ok(Some(v));
-        }
-        Ok(dead_props(self.store, dir)?.remove(name))
+            .map(|(_, v)| v))
     }
 
     fn item(

@@ -128,8 +128,36 @@ impl Report {
                     .chain(responses)
                     .chain(std::iter::once(close)),
             ),
+            content_type: None,
         }
     }
+}
+
+/// A `multiget` report (RFC 6352 §8.7 `addressbook-multiget`, RFC 4791 §7.9
+/// `calendar-multiget`): the requested properties of each `href`, 404 for hrefs that
+/// name no item of the collection.
+pub fn multiget(report: &Report, body: &Element) -> Reply {
+    let props = requested_props(body);
+    let hrefs: Vec<String> = body
+        .children_named(DAV, "href")
+        .map(|h| h.text.trim().to_string())
+        .collect();
+    let r = report.clone();
+    let responses = hrefs.into_iter().map(move |href| {
+        let found = r.member(&href).and_then(|name| {
+            let hash = r.item(&name).ok()??;
+            r.response(&name, &hash, &props).ok()
+        });
+        found.unwrap_or_else(|| status_response(&href, StatusCode::NOT_FOUND))
+    });
+    report.reply(responses, false)
+}
+
+/// The properties a report's `DAV:prop` asks for.
+pub fn requested_props(body: &Element) -> Vec<Element> {
+    body.child(DAV, "prop")
+        .map(|p| p.children.clone())
+        .unwrap_or_default()
 }
 
 /// Whether `name` is an item of `kind` (its extension, not a dotfile).
@@ -150,10 +178,7 @@ pub fn token(head: Option<Hash>) -> String {
 
 /// Runs `sync-collection` (RFC 6578 §3.2).
 pub fn sync_collection(report: &Report, body: &Element) -> std::result::Result<Reply, Refusal> {
-    let props: Vec<Element> = body
-        .child(DAV, "prop")
-        .map(|p| p.children.clone())
-        .unwrap_or_default();
+    let props = requested_props(body);
     let given = body
         .child(DAV, "sync-token")
         .map(|t| t.text.trim().to_string())

@@ -82,15 +82,17 @@ pub fn proppatch(body: &[u8]) -> Result<Vec<Update>> {
     Ok(out)
 }
 
-/// Parses an extended MKCOL body (RFC 5689) into the properties to set; an empty body
-/// sets none.
+/// Parses an extended MKCOL body (RFC 5689) or a MKCALENDAR body (RFC 4791 §5.3.1) into
+/// the properties to set; an empty body sets none.
 pub fn mkcol(body: &[u8]) -> Result<Vec<Element>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
     let root = xml::parse(body)?;
-    if !root.is(DAV, "mkcol") {
-        return Err(Error::BadXml("expected DAV:mkcol".into()));
+    if !root.is(DAV, "mkcol") && !root.is(xml::CALDAV, "mkcalendar") {
+        return Err(Error::BadXml(
+            "expected DAV:mkcol or CALDAV:mkcalendar".into(),
+        ));
     }
     Ok(root
         .children_named(DAV, "set")

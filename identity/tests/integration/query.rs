@@ -24,6 +24,7 @@ fn kdig_gets_every_record_type_over_udp_and_tcp() {
         ("_submission._tcp.alice.home.arpa", "SRV"),
         ("_imaps._tcp.alice.home.arpa", "SRV"),
         ("_caldavs._tcp.alice.home.arpa", "SRV"),
+        ("_caldavs._tcp.alice.home.arpa", "TXT"),
         ("_carddavs._tcp.alice.home.arpa", "TXT"),
         ("_kith-sync._tcp.alice.home.arpa", "SRV"),
         ("alice.home.arpa", "TXT"),
@@ -54,6 +55,8 @@ fn kdig_gets_every_record_type_over_udp_and_tcp() {
     assert!(spf.contains("\"v=spf1 mx -all\""), "{spf}");
     let dkim = f.kdig(&["kith._domainkey.alice.home.arpa", "TXT"]);
     assert!(dkim.contains("v=DKIM1; k=ed25519; p="), "{dkim}");
+    let caldav = f.kdig(&["_caldavs._tcp.alice.home.arpa", "TXT"]);
+    assert!(caldav.contains("\"path=/.well-known/caldav\""), "{caldav}");
 }
 
 #[test]

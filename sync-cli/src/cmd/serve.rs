@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::{Args, Subcommand};
+use kith_calendar::Calendars;
 use kith_contacts::AddressBooks;
 use kith_dav::{Dav, server};
 use kith_identity::dns::{Server, net};
@@ -36,6 +37,8 @@ pub enum Service {
     Sync(Sync),
     /// CardDAV address books over HTTPS, for DAVx5, Thunderbird, Apple Contacts, vdirsyncer
     Contacts(Contacts),
+    /// CalDAV calendars over HTTPS, for DAVx5, Thunderbird, Apple Calendar, vdirsyncer
+    Calendar(Calendar),
     /// Mail: inbound SMTP for the zone's domain, with STARTTLS (IMAP and submission
     /// arrive later)
     Mail(Mail),
@@ -45,6 +48,15 @@ pub enum Service {
 #[derive(Args, Debug)]
 pub struct Contacts {
     /// Address to listen on [default: `contacts_listen` in kith.toml, else 127.0.0.1 on a
+    /// free port]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `kith serve calendar`.
+#[derive(Args, Debug)]
+pub struct Calendar {
+    /// Address to listen on [default: `calendar_listen` in kith.toml, else 127.0.0.1 on a
     /// free port]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -129,6 +141,7 @@ impl Serve {
             Service::Sync(sync) => suite.sync(ctx, sync.listen)?,
             Service::Mail(mail) => suite.mail(ctx, mail)?,
             Service::Contacts(contacts) => suite.contacts(ctx, contacts)?,
+            Service::Calendar(calendar) => suite.calendar(ctx, calendar)?,
         }
         suite.run(ctx)
     }
@@ -160,21 +173,36 @@ impl Dns {
 impl Contacts {
     /// Starts serving address books over HTTPS with the `dav` service certificate.
     pub async fn start(&self, ctx: &Context) -> Result<server::Running> {
-        let listen = self
-            .listen
-            .or(ctx.config.contacts_listen)
-            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
-        let tls = dav_tls(ctx, listen.ip())?;
-        let dav = Arc::new(Dav::new(kith_dav::Config {
-            store: ctx.store.clone(),
-            branch: ctx.branch().to_string(),
-            author: ctx.author(),
-            kinds: vec![Arc::new(AddressBooks)],
-        }));
-        server::start(dav, tls, listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))
+        let listen = self.listen.or(ctx.config.contacts_listen);
+        start_dav(ctx, listen, Arc::new(AddressBooks)).await
     }
+}
+
+impl Calendar {
+    /// Starts serving calendars over HTTPS with the `dav` service certificate.
+    pub async fn start(&self, ctx: &Context) -> Result<server::Running> {
+        let listen = self.listen.or(ctx.config.calendar_listen);
+        start_dav(ctx, listen, Arc::new(Calendars)).await
+    }
+}
+
+/// Serves one kind of DAV collection on `listen` (default: 127.0.0.1, a free port).
+async fn start_dav(
+    ctx: &Context,
+    listen: Option<SocketAddr>,
+    kind: Arc<dyn kith_dav::CollectionKind>,
+) -> Result<server::Running> {
+    let listen = listen.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+    let tls = dav_tls(ctx, listen.ip())?;
+    let dav = Arc::new(Dav::new(kith_dav::Config {
+        store: ctx.store.clone(),
+        branch: ctx.branch().to_string(),
+        author: ctx.author(),
+        kinds: vec![kind],
+    }));
+    server::start(dav, tls, listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))
 }
 
 /// The DAV services' TLS config. With the root key on this replica, the `dav` key gets a
@@ -303,6 +331,14 @@ impl Suite {
     pub fn contacts(&mut self, ctx: &Context, contacts: &Contacts) -> Result<()> {
         let running = self.runtime.block_on(contacts.start(ctx))?;
         self.register(ctx, "contacts", vec![format!("https://{}/", running.addr)])?;
+        self.dav.push(running);
+        Ok(())
+    }
+
+    /// Starts CalDAV.
+    pub fn calendar(&mut self, ctx: &Context, calendar: &Calendar) -> Result<()> {
+        let running = self.runtime.block_on(calendar.start(ctx))?;
+        self.register(ctx, "calendar", vec![format!("https://{}/", running.addr)])?;
         self.dav.push(running);
         Ok(())
     }

@@ -9,13 +9,13 @@ use kith_identity::Site;
 use kith_store::Store;
 
 use crate::args::Global;
-use crate::cmd::serve::{Contacts, Dns, Mail, Suite};
+use crate::cmd::serve::{Calendar, Contacts, Dns, Mail, Suite};
 use crate::context::{Config, Context, store_dir};
 
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for until interrupted (sync on its published port 7447 when
 /// free, every other service on a free port); `kith status` lists
-/// their endpoints. Today that is DNS, sync, contacts (CardDAV) and inbound mail (SMTP), once the store has an identity
+/// their endpoints. Today that is DNS, sync, contacts (CardDAV), calendar (CalDAV) and inbound mail (SMTP), once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
@@ -71,6 +71,13 @@ impl Up {
                 .or(Some(SocketAddr::new(self.listen, 0))),
         };
         suite.contacts(&ctx, &contacts)?;
+        let calendar = Calendar {
+            listen: ctx
+                .config
+                .calendar_listen
+                .or(Some(SocketAddr::new(self.listen, 0))),
+        };
+        suite.calendar(&ctx, &calendar)?;
         suite.mail(&ctx, &Mail::on(self.listen))?;
         suite.run(&ctx)
     }
