@@ -368,6 +368,11 @@ impl Suite {
                 smtp::auth::Checker::new(&mail.resolver, self.runtime.handle().clone(), &host)
                     .map_err(|e| anyhow!(e))?,
             )),
+            writer: Arc::new(smtp::writer::Writer::spawn(
+                ctx.store.clone(),
+                ctx.branch().to_string(),
+                format!("{}/mail", ctx.author()),
+            )?),
         };
         let mut submission = service.clone();
         submission.config.mode = smtp::Mode::Submission;

@@ -5,10 +5,12 @@
 //!
 //! [`session`] is the protocol, sans-IO, on `smtp-proto`'s parser; [`server`] runs it over
 //! TCP with STARTTLS or implicit TLS (rustls, the `mail` service certificate) and
-//! delivers into the store; [`auth`] checks SPF, DKIM and DMARC on the way in.
+//! hands messages to [`writer`], which commits them to the store in batches; [`auth`]
+//! checks SPF, DKIM and DMARC on the way in.
 
 pub mod auth;
 pub mod server;
 pub mod session;
+pub mod writer;
 
 pub use session::{Action, Config, Directory, Envelope, Mode, Recipient, Session};

@@ -2,11 +2,13 @@
 //! thread per connection. The same server runs the inbound port and the submission ports;
 //! the session's [`Mode`] makes the difference.
 //!
-//! Delivery adds a `Received:` trace header (RFC 5321, section 4.4) in front of the bytes
-//! the client sent, puts the message in each local recipient's INBOX, gives it its UID
-//! (this service is the replica that serves the mailbox), queues it DKIM-signed for the
-//! remote ones ([`crate::queue`]) and commits; only then does the client hear `250`. A
-//! crash before the commit loses nothing the client was told was kept.
+//! Delivery adds `Received:` (RFC 5321, section 4.4) and `Authentication-Results:`
+//! headers in front of the bytes the client sent, signs the copy for other domains with
+//! DKIM, and hands both to the [`super::writer`], which puts the message in each local
+//! recipient's INBOX with its UID (this service is the replica that serves the mailbox),
+//! queues it for the remote ones ([`crate::queue`]) and commits; only then does the
+//! client hear `250`. A crash before the commit loses nothing the client was told was
+//! kept.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -20,11 +22,9 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::auth::Checker;
 use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
-use crate::mailbox::{Error, Mailbox};
-use crate::queue::{self, Dkim};
+use super::writer::{Delivery, Writer};
+use crate::queue::Dkim;
 
-/// The folder of a user's delivery markers (content hashes of messages received).
-pub const DELIVERED: &str = ".delivered";
 /// How long a client may stay silent.
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// Most connections served at once.
@@ -53,6 +53,8 @@ pub struct Service {
     pub dkim: Option<Arc<Dkim>>,
     /// Checks SPF, DKIM and DMARC of inbound mail (none: no `Authentication-Results`).
     pub checker: Option<Arc<Checker>>,
+    /// Commits deliveries, shared by every listener on the store.
+    pub writer: Arc<Writer>,
 }
 
 /// Whether a connection starts in TLS (port 465) or may upgrade with STARTTLS.
@@ -147,7 +149,7 @@ fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
                 Action::Close => return Ok(()),
                 Action::StartTls => conn = conn.start_tls(Arc::clone(&service.tls))?,
                 Action::Deliver(envelope) => {
-                    let result = deliver(service, &envelope, peer).map_err(|e| e.to_string());
+                    let result = deliver(service, &envelope, peer);
                     conn.send(&session.delivered(result))?;
                     actions.extend(session.feed(&[], &is_user));
                 }
@@ -185,77 +187,28 @@ impl Directory for Users<'_> {
     }
 }
 
-/// Puts the message in every local recipient's INBOX with its UID and queues it for the
-/// remote ones, as one commit; returns the commit's short hash.
-pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<String, Error> {
-    let bytes = with_trace(service, envelope, peer);
-    let remote: Vec<String> = envelope
+/// Hands the message to the writer, which puts it in every local recipient's INBOX with
+/// its UID and queues it, DKIM-signed, for the remote ones; returns the commit's short
+/// hash once the message is in the store.
+pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<String, String> {
+    let stored = with_trace(service, envelope, peer);
+    let remote = envelope
         .to
         .iter()
-        .filter_map(|r| match r {
-            Recipient::Remote(address) => Some(address.clone()),
-            Recipient::Local(_) => None,
-        })
-        .collect();
-    let outgoing = match (&service.dkim, remote.is_empty()) {
-        (Some(dkim), false) => dkim.sign(&bytes)?,
-        _ => bytes.clone(),
+        .any(|r| matches!(r, Recipient::Remote(_)));
+    let outgoing = match (&service.dkim, remote) {
+        (Some(dkim), true) => dkim.sign(&stored).map_err(|e| e.to_string())?,
+        (None, true) => stored.clone(),
+        (_, false) => Vec::new(),
     };
-    for attempt in 0.. {
-        let mut tx = service.store.transaction(&service.branch)?;
-        for recipient in &envelope.to {
-            let Recipient::Local(user) = recipient else {
-                continue;
-            };
-            if !first_delivery(service, &mut tx, user, &envelope.data)? {
-                continue;
-            }
-            let inbox = Mailbox::of(user, "INBOX")?;
-            let seconds = (kith_store::now_millis() / 1000) as u32;
-            inbox.create(&service.store, &mut tx, seconds)?;
-            inbox.add(&mut tx, &bytes, &Default::default())?;
-            inbox.assign_uids(&service.store, &mut tx)?;
-        }
-        if !remote.is_empty() {
-            let user = envelope.user.as_deref().unwrap_or_default();
-            queue::enqueue(&mut tx, user, &envelope.from, &remote, &outgoing)?;
-        }
-        let message = format!("mail: deliver to {}", names(&envelope.to));
-        match tx.commit(&service.author, &message) {
-            Ok(commit) => return Ok(commit.map(|h| h.short()).unwrap_or_default()),
-            Err(kith_store::Error::BranchMoved { .. }) if attempt < 10 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    unreachable!("the loop returns")
-}
-
-/// Notes that `user` got `data` (the bytes as sent, before our trace headers); false
-/// when they got it before: a sender that retries after losing our `250` (its crash, a
-/// cut connection) does not deliver the same message twice.
-fn first_delivery(
-    service: &Service,
-    tx: &mut kith_store::Transaction,
-    user: &str,
-    data: &[u8],
-) -> Result<bool, Error> {
-    let marker = format!("/mail/{user}/{DELIVERED}/{}", blake3::hash(data).to_hex());
-    if service.store.find(&tx.tree()?, &marker)?.is_some() {
-        return Ok(false);
-    }
-    tx.put(&marker, b"")?;
-    Ok(true)
-}
-
-/// The recipients for a commit message.
-fn names(to: &[Recipient]) -> String {
-    to.iter()
-        .map(|r| match r {
-            Recipient::Local(user) => user.as_str(),
-            Recipient::Remote(address) => address.as_str(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    service.writer.deliver(Delivery {
+        to: envelope.to.clone(),
+        from: envelope.from.clone(),
+        user: envelope.user.clone(),
+        sent: envelope.data.clone(),
+        stored,
+        outgoing,
+    })
 }
 
 /// The message with `Received:` and `Authentication-Results:` headers in front.
