@@ -97,7 +97,12 @@ mod tests {
             assert!(cache.get(&hot).is_some(), "the node in use was dropped");
         }
         let g = cache.lock();
-        let held: usize = g.young.values().chain(g.old.values()).map(|n| weight(n)).sum();
+        let held: usize = g
+            .young
+            .values()
+            .chain(g.old.values())
+            .map(|n| weight(n))
+            .sum();
         assert!(held <= 2 * GENERATION_ENTRIES, "{held} entries held");
         assert!(g.young.len() + g.old.len() < 20_001, "nothing was evicted");
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::backend::memory::{MemoryObjects, MemoryRefs};
-use crate::cache::NodeCache;
 use crate::backend::{LockGuard, ObjectStore, RefStore, validate_ref_name};
+use crate::cache::NodeCache;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::object::{Commit, Entry, EntryKind, Node, Object, encode_blob, validate_name};
@@ -136,6 +136,27 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         let (objects, refs) = crate::backend::pack::open(dir)?;
         let store = Store::new(objects, refs).with_scope(Scope::load(dir)?);
+        store.recover_refs()?;
+        Ok(store)
+    }
+
+    /// Opens the store on the block device or disk image at `path` (see
+    /// [`crate::backend::disk`]), moving any branch whose head was lost back.
+    pub fn open_disk(path: &Path) -> Result<Store> {
+        Store::on_disk(crate::backend::disk::Disk::open_path(path)?)
+    }
+
+    /// Writes an empty store onto the block device or disk image at `path`.
+    pub fn create_disk(path: &Path) -> Result<Store> {
+        Store::on_disk(crate::backend::disk::Disk::format_path(path)?)
+    }
+
+    /// A store over a [`crate::backend::disk::Disk`].
+    pub fn on_disk<D: crate::backend::disk::Device>(
+        disk: crate::backend::disk::Disk<D>,
+    ) -> Result<Store> {
+        let disk = Arc::new(disk);
+        let store = Store::new(disk.clone(), disk);
         store.recover_refs()?;
         Ok(store)
     }

@@ -150,8 +150,10 @@ impl Objects {
         let old_len = current.len();
         match &*current {
             Node::Leaf(entries) => {
-                let mut map: BTreeMap<String, Entry> =
-                    entries.iter().map(|e| (e.name.clone(), e.clone())).collect();
+                let mut map: BTreeMap<String, Entry> = entries
+                    .iter()
+                    .map(|e| (e.name.clone(), e.clone()))
+                    .collect();
                 for (_, name, value) in changes {
                     match value {
                         Some((kind, hash)) => {
