@@ -254,16 +254,16 @@ impl<D: Device> Disk<D> {
         Ok(())
     }
 
-    /// The valid ref table with the highest sequence number: (sequence, pack end, refs).
-    fn newest_table(&self) -> Result<(u64, u64, BTreeMap<String, Hash>)> {
+    /// The valid ref table with the highest sequence number.
+    fn newest_table(&self) -> Result<Table> {
         let mut best = None;
         for slot in [TABLE_A, TABLE_A + TABLE_LEN] {
             let mut bytes = vec![0; TABLE_LEN as usize];
             self.read_dev(slot, &mut bytes)?;
-            if let Some(table) = decode_table(&bytes) {
-                if best.as_ref().is_none_or(|b: &(u64, u64, _)| table.0 > b.0) {
-                    best = Some(table);
-                }
+            if let Some(table) = decode_table(&bytes)
+                && best.as_ref().is_none_or(|b: &Table| table.0 > b.0)
+            {
+                best = Some(table);
             }
         }
         best.ok_or_else(|| self.format_error("neither ref table is intact"))
@@ -472,8 +472,11 @@ fn encode_table(seq: u64, pack_end: u64, refs: &BTreeMap<String, Hash>) -> Resul
     Ok(out)
 }
 
+/// A ref table's contents: sequence number, pack end, refs.
+type Table = (u64, u64, BTreeMap<String, Hash>);
+
 /// Parses a ref table slot: `None` unless it is a complete table with a valid checksum.
-fn decode_table(bytes: &[u8]) -> Option<(u64, u64, BTreeMap<String, Hash>)> {
+fn decode_table(bytes: &[u8]) -> Option<Table> {
     let mut input = Input { bytes, at: 0 };
     if input.take(8)? != TABLE_MAGIC {
         return None;
@@ -519,11 +522,14 @@ mod tests {
     use super::*;
     use crate::store::{MAIN, Store};
 
+    /// Each write to a device: where, and what.
+    type Writes = Vec<(u64, Vec<u8>)>;
+
     /// A device in memory whose bytes and writes the test can see.
     #[derive(Clone, Default)]
     struct Shared {
         bytes: Arc<Mutex<Cursor<Vec<u8>>>>,
-        writes: Arc<Mutex<Vec<(u64, Vec<u8>)>>>,
+        writes: Arc<Mutex<Writes>>,
     }
 
     impl Shared {

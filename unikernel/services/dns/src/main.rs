@@ -2,8 +2,8 @@
 //! `/dev/vda` (prepared on a host with `kith disk write`) and serves the zone held on its
 //! `main` branch with kith-identity's authoritative server ([`Server::handle`]), over UDP
 //! and TCP on the port given as the only argument (default 53). It prints
-//! "dns: serving ZONE on port PORT" once it listens. Signed updates are committed to the
-//! disk and the zone reloaded when the branch moves.
+//! "dns: serving ZONE on port PORT" once it listens, and reloads the zone when the branch
+//! moves. The TSIG secrets are not on the disk, so signed updates are refused for now.
 //!
 //! The network shell is plain blocking std sockets, one thread per TCP connection, not
 //! kith-identity's tokio shell (`dns::net`): that one needs `getsockname`, `FIONBIO` and
