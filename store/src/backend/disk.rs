@@ -360,8 +360,8 @@ impl<D: Device> ObjectStore for Disk<D> {
     }
 
     fn retain(&self, _keep: &dyn Fn(&Hash) -> bool) -> Result<RetainReport> {
-        let why = "garbage collection of a store on a disk is not supported yet; \
-copy the store into a folder with `kith clone` and collect it there";
+        let why = "garbage collection of a store on a disk is not supported yet; run \
+`kith gc` on the store folder the image was written from, then `kith disk write` again";
         Err(Error::io(
             "gc",
             &self.name,
