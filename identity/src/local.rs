@@ -2,11 +2,11 @@
 //!
 //! `<store dir>/local/` (mode 0700) holds `root.key`, `device.key`, `dkim.key`,
 //! `services/<service>.key` and `tsig/<device>.key`, each mode 0600. The store holds
-//! only the public halves.
+//! only the public halves. Where the system has no users to hide them from (the hermit
+//! unikernel), the modes are not set.
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -51,19 +51,10 @@ impl Local {
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.dir.join(name);
         let parent = path.parent().unwrap_or(&self.dir);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| io(parent, e))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io(&self.dir, e))?;
+        private::create_dir(parent).map_err(|e| io(parent, e))?;
+        private::restrict_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
         let tmp = path.with_extension("tmp");
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
+        let mut file = private::file_options()
             .open(&tmp)
             .map_err(|e| io(&tmp, e))?;
         file.write_all(bytes)
@@ -107,8 +98,46 @@ fn io(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// Owner-only folders (0700) and files (0600) on unix; plain ones elsewhere.
+mod private {
+    use std::fs;
+    use std::path::Path;
+
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+
+    /// Creates `dir` and its parents.
+    pub(super) fn create_dir(dir: &Path) -> std::io::Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir)
+    }
+
+    /// Makes an existing folder owner-only.
+    pub(super) fn restrict_dir(dir: &Path) -> std::io::Result<()> {
+        #[cfg(unix)]
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        #[cfg(not(unix))]
+        let _ = dir;
+        Ok(())
+    }
+
+    /// Options that create (or empty) an owner-only file for writing.
+    pub(super) fn file_options() -> fs::OpenOptions {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        options
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[test]

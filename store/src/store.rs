@@ -140,6 +140,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store on the block device or disk image at `path` (see
+    /// [`crate::backend::disk`]), moving any branch whose head was lost back.
+    pub fn open_disk(path: &Path) -> Result<Store> {
+        Store::on_disk(crate::backend::disk::Disk::open_path(path)?)
+    }
+
+    /// Writes an empty store onto the block device or disk image at `path`.
+    pub fn create_disk(path: &Path) -> Result<Store> {
+        Store::on_disk(crate::backend::disk::Disk::format_path(path)?)
+    }
+
+    /// A store over a [`crate::backend::disk::Disk`].
+    pub fn on_disk<D: crate::backend::disk::Device>(
+        disk: crate::backend::disk::Disk<D>,
+    ) -> Result<Store> {
+        let disk = Arc::new(disk);
+        let store = Store::new(disk.clone(), disk);
+        store.recover_refs()?;
+        Ok(store)
+    }
+
     /// The object store underneath.
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.objects.0

@@ -24,7 +24,8 @@ pub struct Args {
 /// Options every command takes.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct Global {
-    /// The store folder [default: $KITH_STORE, else ~/.local/share/kith]
+    /// The store folder, or `disk:FILE` for a disk image made by `kith disk write`
+    /// [default: $KITH_STORE, else ~/.local/share/kith]
     #[arg(long, global = true, env = "KITH_STORE", value_name = "DIR")]
     pub store: Option<PathBuf>,
     /// The branch to read and change
@@ -69,6 +70,7 @@ pub enum Command {
     Build(cmd::build::Build),
     Run(cmd::run::Run),
     User(cmd::user::User),
+    Disk(cmd::disk::Disk),
 }
 
 #[cfg(test)]

@@ -91,9 +91,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the store the global options name.
+    /// Opens the store the global options name; a `disk:FILE` store is opened on that
+    /// disk image, with default settings.
     pub fn open(global: &Global) -> Result<Context> {
         let dir = store_dir(global)?;
+        if let Some(disk) = disk_image(&dir) {
+            return Ok(Context {
+                store: Store::open_disk(&disk)?,
+                dir: disk,
+                config: Config::default(),
+                global: global.clone(),
+            });
+        }
         let store = Store::open(&dir)?;
         let config = Config::load(&dir)?;
         Ok(Context {
@@ -126,6 +135,11 @@ pub fn store_dir(global: &Global) -> Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .context("cannot find a place for the store: set --store, $KITH_STORE or $HOME")?;
     Ok(data.join("kith"))
+}
+
+/// The disk image a `disk:FILE` store names.
+pub fn disk_image(store: &Path) -> Option<PathBuf> {
+    store.to_str()?.strip_prefix("disk:").map(PathBuf::from)
 }
 
 /// This machine's host name, or `device` if it has none.

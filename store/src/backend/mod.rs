@@ -3,8 +3,10 @@
 //! As in Irmin, a backend supplies only a content-addressed [`ObjectStore`] and an atomic
 //! [`RefStore`]; [`crate::Store`] builds trees, commits, history and merge on top. The
 //! [`memory`] backend keeps everything in RAM; the [`pack`] backend keeps an append-only
-//! pack file, an index and ref files in a folder, crash-safe and shared between processes.
+//! pack file, an index and ref files in a folder, crash-safe and shared between processes;
+//! the [`disk`] backend keeps the same pack records and a ref table on one raw block device.
 
+pub mod disk;
 pub mod memory;
 pub mod pack;
 

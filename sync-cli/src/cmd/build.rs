@@ -80,20 +80,14 @@ impl Arch {
 }
 
 impl Service {
-    /// Why the service has no image yet.
-    fn not_buildable(self) -> &'static str {
+    /// The unikernel package of the service's image, or why it has none yet.
+    fn package(self) -> Result<&'static str, &'static str> {
         match self {
-            Service::Dns => {
-                "its server (kith-identity) sits on kith-store, whose disk backend uses \
-std::os::unix file APIs and memmap2, which do not exist on the hermit target, and it \
-serves UDP, which the unikernel's network stack does not offer yet; see \
-unikernel/README.md, \"Services\""
-            }
-            Service::Sync | Service::Contacts | Service::Calendar | Service::Mail => {
+            Service::Dns => Ok("kith-dns-image"),
+            Service::Sync | Service::Contacts | Service::Calendar | Service::Mail => Err(
                 "the service is still being written as a hosted program; its image follows \
-once it runs as `kith serve` and kith-store builds for the hermit target \
-(unikernel/README.md, \"Services\")"
-            }
+once it runs as `kith serve` on kith-store's disk backend (unikernel/README.md, \"Services\")",
+            ),
         }
     }
 }
@@ -103,7 +97,9 @@ impl Build {
     pub fn run(&self) -> Result<ExitCode> {
         let package = self.package()?;
         let dir = unikernel_dir()?;
-        check_example(&dir, &package)?;
+        if let Some(example) = &self.example {
+            check_example(&dir, example)?;
+        }
         let arch = self.arch.name();
         eprintln!("kith: checking the unikernel toolchain for {arch}");
         script(&dir, "install-toolchain.sh", &[arch])?;
@@ -113,7 +109,7 @@ impl Build {
         let output = self
             .output
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("kith-{package}-{arch}.img")));
+            .unwrap_or_else(|| PathBuf::from(format!("kith-{}-{arch}.img", self.name())));
         std::fs::copy(built.trim(), &output)
             .with_context(|| format!("copying the image to {}", output.display()))?;
         let size = std::fs::metadata(&output)?.len();
@@ -125,13 +121,24 @@ impl Build {
     /// The unikernel workspace package to build, or why there is none.
     fn package(&self) -> Result<String> {
         match (&self.service, &self.example) {
-            (Some(service), _) => bail!(
-                "the {} service cannot be built as an image yet: {}. \
-Try `kith build --example https` for a server that can",
-                service_name(*service),
-                service.not_buildable()
-            ),
+            (Some(service), _) => match service.package() {
+                Ok(package) => Ok(package.to_string()),
+                Err(why) => bail!(
+                    "the {} service cannot be built as an image yet: {why}. \
+Try `kith build dns` or `kith build --example https` for servers that can",
+                    service_name(*service)
+                ),
+            },
             (None, Some(example)) => Ok(example.clone()),
+            (None, None) => unreachable!("clap requires a service or --example"),
+        }
+    }
+
+    /// The service's or example's name, for the default image name.
+    fn name(&self) -> String {
+        match (&self.service, &self.example) {
+            (Some(service), _) => service_name(*service),
+            (None, Some(example)) => example.clone(),
             (None, None) => unreachable!("clap requires a service or --example"),
         }
     }

@@ -5,6 +5,7 @@ pub mod build;
 pub mod clone;
 pub mod device;
 pub mod diff;
+pub mod disk;
 pub mod export;
 pub mod file;
 pub mod fsck;
@@ -73,6 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Push(c) => c.run(&ctx),
         Command::Sync(c) => c.run(&ctx),
         Command::User(c) => c.run(&ctx),
+        Command::Disk(c) => c.run(&ctx),
         Command::Init(_)
         | Command::Up(_)
         | Command::Clone(_)

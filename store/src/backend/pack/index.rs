@@ -17,12 +17,10 @@
 use std::cmp::Ordering;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use memmap2::{Mmap, UncheckedAdvice};
-
+use super::io::positioned::read_exact_at;
 use super::layout::{rename_durably, temp_path};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -44,7 +42,7 @@ const LOOKUPS_PER_RELEASE: u64 = 512;
 
 /// A loaded index, or the empty one of a pack that has none yet.
 pub(crate) struct Index {
-    map: Option<Mmap>,
+    map: Option<map::Map>,
     file: Option<File>,
     fanout: Box<[u32; 256]>,
     count: u64,
@@ -100,12 +98,12 @@ impl Index {
             return Ok(Err(format!("length {len} is not that of an index")));
         }
         let mut head = [0; HEAD as usize];
-        file.read_exact_at(&mut head, 0).map_err(io)?;
+        read_exact_at(&file, &mut head, 0).map_err(io)?;
         if head != MAGIC {
             return Ok(Err("no KITHIDX header of a known version".into()));
         }
         let mut foot = vec![0; FOOT as usize];
-        file.read_exact_at(&mut foot, len - FOOT).map_err(io)?;
+        read_exact_at(&file, &mut foot, len - FOOT).map_err(io)?;
         let (sum, bloom) = checksum(&file, len - 32, (len - HEAD - FOOT) / ENTRY).map_err(io)?;
         if sum[..] != foot[FOOT as usize - 32..] {
             return Ok(Err("checksum does not match".into()));
@@ -127,10 +125,8 @@ impl Index {
                 "covers {covered} bytes but the pack has {pack_len}"
             )));
         }
-        // SAFETY: index files are never modified in place (a new index is written under a
-        // temporary name and renamed over), so the mapped bytes do not change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
-        let id = Some((meta.dev(), meta.ino()));
+        let map = map::map(&file).map_err(|e| Error::io("mmap", path, e))?;
+        let id = map::file_id(&meta);
         let lookups = AtomicU64::new(0);
         let path = path.to_path_buf();
         Ok(Ok(Index {
@@ -158,7 +154,7 @@ impl Index {
 
     /// Whether `path` still names the file this index was loaded from.
     pub(crate) fn is_file(&self, path: &Path) -> bool {
-        let id = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        let id = std::fs::metadata(path).ok().and_then(|m| map::file_id(&m));
         id.is_some() && id == self.id
     }
 
@@ -188,13 +184,11 @@ impl Index {
         None
     }
 
-    fn release_pages_now_and_then(&self, map: &Mmap) {
+    fn release_pages_now_and_then(&self, map: &map::Map) {
         if self.lookups.fetch_add(1, AtomicOrdering::Relaxed) % LOOKUPS_PER_RELEASE
             == LOOKUPS_PER_RELEASE - 1
         {
-            // SAFETY: the mapping is a read-only view of a file that is never modified in
-            // place; dropping its pages only makes later reads fault them in again.
-            let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
+            map::release(map);
         }
     }
 
@@ -211,7 +205,7 @@ impl Index {
         while done < self.count {
             let n = (self.count - done).min(BATCH);
             let buf = &mut bytes[..(n * ENTRY) as usize];
-            file.read_exact_at(buf, HEAD + done * ENTRY)
+            read_exact_at(file, buf, HEAD + done * ENTRY)
                 .map_err(|e| Error::io("read", &self.path, e))?;
             batch.clear();
             batch.extend(buf.chunks_exact(ENTRY as usize).map(parse_entry));
@@ -268,7 +262,7 @@ impl Index {
     }
 }
 
-fn entry(map: &Mmap, i: u64) -> ([u8; 32], u64) {
+fn entry(map: &map::Map, i: u64) -> ([u8; 32], u64) {
     let at = (HEAD + i * ENTRY) as usize;
     let (hash, offset) = parse_entry(&map[at..at + ENTRY as usize]);
     (hash.0, offset)
@@ -301,7 +295,7 @@ fn checksum(file: &File, len: u64, count: u64) -> std::io::Result<([u8; 32], Blo
             len
         };
         let chunk = &mut buf[..(stop - at) as usize];
-        file.read_exact_at(chunk, at)?;
+        read_exact_at(file, chunk, at)?;
         hasher.update(chunk);
         if (HEAD..entries_end).contains(&at) {
             chunk
@@ -410,5 +404,65 @@ impl<'a> IndexWriter<'a> {
             return Err(e);
         }
         self.out.flush()
+    }
+}
+
+/// The index's bytes: a read-only mapping on unix; elsewhere (the hermit unikernel has no
+/// `mmap`) a copy in memory. `file_id` tells whether a path still names the same file.
+#[cfg(unix)]
+mod map {
+    use std::fs::{File, Metadata};
+    use std::os::unix::fs::MetadataExt;
+
+    use memmap2::{Mmap, UncheckedAdvice};
+
+    /// The mapped index.
+    pub(super) type Map = Mmap;
+
+    /// Maps `file` read-only.
+    pub(super) fn map(file: &File) -> std::io::Result<Map> {
+        // SAFETY: index files are never modified in place (a new index is written under a
+        // temporary name and renamed over), so the mapped bytes do not change under us.
+        unsafe { Mmap::map(file) }
+    }
+
+    /// Drops the mapping's pages from the process.
+    pub(super) fn release(map: &Map) {
+        // SAFETY: the mapping is a read-only view of a file that is never modified in
+        // place; dropping its pages only makes later reads fault them in again.
+        let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
+    }
+
+    /// The file's device and inode.
+    pub(super) fn file_id(meta: &Metadata) -> Option<(u64, u64)> {
+        Some((meta.dev(), meta.ino()))
+    }
+}
+
+/// The index's bytes: a read-only mapping on unix; elsewhere (the hermit unikernel has no
+/// `mmap`) a copy in memory. `file_id` tells whether a path still names the same file.
+#[cfg(not(unix))]
+mod map {
+    use std::fs::{File, Metadata};
+    use std::io::Read;
+
+    /// The index read into memory.
+    pub(super) type Map = Vec<u8>;
+
+    /// Reads all of `file`.
+    pub(super) fn map(mut file: &File) -> std::io::Result<Map> {
+        use std::io::{Seek, SeekFrom};
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Nothing to release: the copy is the index.
+    pub(super) fn release(_map: &Map) {}
+
+    /// Unknown without unix metadata: the index is reloaded whenever it is checked.
+    pub(super) fn file_id(_meta: &Metadata) -> Option<(u64, u64)> {
+        None
     }
 }

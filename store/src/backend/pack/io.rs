@@ -6,7 +6,6 @@
 //! scan or index code.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -79,7 +78,7 @@ impl Storage for FileStorage {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+            match positioned::read_at(&self.file, &mut buf[done..], offset + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -90,8 +89,7 @@ impl Storage for FileStorage {
     }
 
     fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
-        self.file
-            .write_all_at(bytes, offset)
+        positioned::write_all_at(&self.file, bytes, offset)
             .map_err(|e| Error::io("write", &self.path, e))
     }
 
@@ -105,5 +103,66 @@ impl Storage for FileStorage {
         self.file
             .sync_data()
             .map_err(|e| Error::io("fsync", &self.path, e))
+    }
+}
+
+/// Positioned reads and writes on a [`File`]: `pread`/`pwrite` on unix; elsewhere (the
+/// hermit unikernel has no positional I/O) a seek and a read or write under one lock.
+pub(crate) mod positioned {
+    use std::fs::File;
+    use std::io::Result;
+
+    #[cfg(unix)]
+    use std::os::unix::fs::FileExt;
+
+    /// Reads into `buf` from `offset`; fewer bytes only at the end of the file.
+    #[cfg(unix)]
+    pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
+        file.read_at(buf, offset)
+    }
+
+    /// Fills `buf` from `offset`.
+    #[cfg(unix)]
+    pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
+        file.read_exact_at(buf, offset)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    #[cfg(unix)]
+    pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> Result<()> {
+        file.write_all_at(bytes, offset)
+    }
+
+    #[cfg(not(unix))]
+    static SEEK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Runs `f` on `file` after seeking to `offset`, with no other positioned call between.
+    #[cfg(not(unix))]
+    fn at<T>(file: &File, offset: u64, f: impl FnOnce(&mut &File) -> Result<T>) -> Result<T> {
+        use std::io::{Seek, SeekFrom};
+        let _held = SEEK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        f(&mut file)
+    }
+
+    /// Reads into `buf` from `offset`; fewer bytes only at the end of the file.
+    #[cfg(not(unix))]
+    pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
+        at(file, offset, |f| std::io::Read::read(f, buf))
+    }
+
+    /// Fills `buf` from `offset`.
+    #[cfg(not(unix))]
+    pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
+        at(file, offset, |f| std::io::Read::read_exact(f, buf))
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    #[cfg(not(unix))]
+    pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> Result<()> {
+        at(file, offset, |f| std::io::Write::write_all(f, bytes))
     }
 }

@@ -70,12 +70,12 @@
 
 mod gc;
 mod index;
-mod io;
+pub(crate) mod io;
 mod layout;
 mod lock;
-mod record;
+pub(crate) mod record;
 mod refs;
-mod scan;
+pub(crate) mod scan;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,100 @@
+//! `kith disk write DISK`: put the store onto a disk image for a unikernel service.
+//!
+//! The image holds the store in kith-store's disk layout (a superblock, two ref tables and
+//! the pack's records; see `kith_store::backend::disk`). A service image opens it as
+//! `/dev/vda` (`kith run IMAGE --disk DISK`); on the host, any command reads or changes
+//! it with `--store disk:DISK` (for example `kith --store disk:DISK fsck`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use kith_store::{ObjectStore, Store};
+
+use crate::context::Context;
+
+/// Disk images holding a store, for unikernel services.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+kith disk write zone.raw                  this store onto a new 64 MiB image\n  \
+kith run kith-dns-x86_64.img --disk zone.raw --forward udp:5353:53 --forward 5353:53\n  \
+kith --store disk:zone.raw fsck           check the image afterwards")]
+pub struct Disk {
+    #[command(subcommand)]
+    pub command: DiskCommand,
+}
+
+/// What to do with a disk image.
+#[derive(Subcommand, Debug)]
+pub enum DiskCommand {
+    /// Write this store's objects and branches onto a disk image, replacing its contents
+    Write(Write),
+}
+
+/// `kith disk write`.
+#[derive(Args, Debug)]
+pub struct Write {
+    /// The disk image (created when missing) or block device
+    #[arg(value_name = "DISK")]
+    pub disk: PathBuf,
+    /// The size of a new image in MiB (an existing one keeps its size)
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub size: u64,
+}
+
+impl Disk {
+    pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        match &self.command {
+            DiskCommand::Write(write) => write.run(ctx),
+        }
+    }
+}
+
+impl Write {
+    fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        self.make_image()?;
+        let disk = Store::create_disk(&self.disk)?;
+        let objects = copy_objects(&ctx.store, &disk)?;
+        let branches = ctx.store.branches()?;
+        for (name, head) in &branches {
+            disk.set_branch(name, None, Some(*head))?;
+        }
+        println!(
+            "{}: {objects} objects, {} branches",
+            self.disk.display(),
+            branches.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Creates the image file at its size when it does not exist.
+    fn make_image(&self) -> Result<()> {
+        if self.disk.exists() {
+            return Ok(());
+        }
+        if self.size < 1 {
+            bail!("--size must be at least 1 MiB");
+        }
+        let file = std::fs::File::create(&self.disk)
+            .with_context(|| format!("creating {}", self.disk.display()))?;
+        file.set_len(self.size << 20)
+            .with_context(|| format!("sizing {}", self.disk.display()))?;
+        Ok(())
+    }
+}
+
+/// Copies every object of `from` into `to` and makes them durable; returns how many.
+fn copy_objects(from: &Store, to: &Store) -> Result<u64> {
+    let (source, target) = (from.object_store(), to.object_store());
+    let mut copied = 0;
+    source.for_each_hash(&mut |hash| {
+        if let Some(bytes) = source.read(hash)? {
+            target.write(hash, &bytes)?;
+            copied += 1;
+        }
+        Ok(())
+    })?;
+    ObjectStore::sync(&**target)?;
+    Ok(copied)
+}

@@ -1,0 +1,106 @@
+//! The DNS service as its own image: opens the Kith store on the virtio-blk disk
+//! `/dev/vda` (prepared on a host with `kith disk write`) and serves the zone held on its
+//! `main` branch with kith-identity's authoritative server ([`Server::handle`]), over UDP
+//! and TCP on the port given as the only argument (default 53). It prints
+//! "dns: serving ZONE on port PORT" once it listens, and reloads the zone when the branch
+//! moves. The TSIG secrets are not on the disk, so signed updates are refused for now.
+//!
+//! The network shell is plain blocking std sockets, one thread per TCP connection, not
+//! kith-identity's tokio shell (`dns::net`): that one needs `getsockname`, `FIONBIO` and
+//! `dup`, which the kernel does not offer yet; it also drops RRL and the TCP idle limit.
+
+#[cfg(target_os = "hermit")]
+use kith_unikernel as _;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use kith_identity::dns::{Server, Transport};
+use kith_identity::enroll::Site;
+use kith_store::{MAIN, Store};
+
+/// The disk holding the store.
+const DISK: &str = "/dev/vda";
+
+fn main() -> ExitCode {
+    match serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dns: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = match std::env::args().nth(1) {
+        Some(port) => port.parse().map_err(|_| format!("not a port: {port}"))?,
+        None => 53,
+    };
+    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
+        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
+    })?;
+    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+    let origin = site.origin()?;
+    let server = Arc::new(Server::open(site)?);
+    let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))?;
+    let tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))?;
+    follow(&store, Arc::clone(&server));
+    let tcp_server = Arc::clone(&server);
+    std::thread::spawn(move || accept(&tcp_server, &tcp));
+    println!("dns: serving {origin} on port {port}");
+    let mut buf = vec![0; 65_535];
+    loop {
+        let (len, peer) = udp.recv_from(&mut buf)?;
+        if let Some(response) = server.handle(&buf[..len], Transport::Udp) {
+            udp.send_to(&response, peer)?;
+        }
+    }
+}
+
+/// Reloads the zone whenever the branch moves (a signed update was committed).
+fn follow(store: &Store, server: Arc<Server>) {
+    let events = store.watch();
+    std::thread::spawn(move || {
+        for event in events {
+            if event.name == MAIN
+                && let Err(e) = server.reload()
+            {
+                eprintln!("dns: reloading the zone: {e}");
+            }
+        }
+    });
+}
+
+/// Serves each TCP connection on its own thread.
+fn accept(server: &Arc<Server>, tcp: &TcpListener) {
+    for stream in tcp.incoming().flatten() {
+        let server = Arc::clone(server);
+        std::thread::spawn(move || connection(&server, stream));
+    }
+}
+
+/// One TCP connection: length-prefixed messages (RFC 1035 §4.2.2) until it closes.
+fn connection(server: &Server, mut stream: TcpStream) {
+    let mut len = [0; 2];
+    while stream.read_exact(&mut len).is_ok() {
+        let mut request = vec![0; usize::from(u16::from_be_bytes(len))];
+        if stream.read_exact(&mut request).is_err() {
+            return;
+        }
+        let Some(response) = server.handle(&request, Transport::Tcp) else {
+            continue;
+        };
+        let Ok(size) = u16::try_from(response.len()) else {
+            continue;
+        };
+        let mut out = size.to_be_bytes().to_vec();
+        out.extend_from_slice(&response);
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
