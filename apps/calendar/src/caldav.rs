@@ -10,6 +10,7 @@
 //! tools ignore.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use calcard::common::timezone::Tz;
 use calcard::icalendar::{ICalendar, ICalendarComponentType, ICalendarProperty, ICalendarValue};
@@ -21,6 +22,7 @@ use kith_dav::xml::{APPLE, CALDAV, DAV, Element, Name, escape};
 use kith_dav::{CollectionKind, MetadataFile, Refusal, Reply};
 
 use crate::filter::{Filter, parse_range};
+use crate::span::Spans;
 use crate::timerange::{self, TimeRange, format_utc};
 
 /// The largest calendar object accepted, in bytes.
@@ -29,8 +31,10 @@ pub const MAX_SIZE: usize = 10 * 1024 * 1024;
 pub const COMPONENTS: [&str; 3] = ["VEVENT", "VTODO", "VJOURNAL"];
 
 /// Calendars: the CalDAV collection kind.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Calendars;
+#[derive(Clone, Debug, Default)]
+pub struct Calendars {
+    spans: Arc<Spans>,
+}
 
 impl CollectionKind for Calendars {
     fn prefix(&self) -> &'static str {
@@ -168,7 +172,7 @@ impl CollectionKind for Calendars {
         if body.is(CALDAV, "calendar-multiget") {
             Some(Ok(multiget(report, body)))
         } else if body.is(CALDAV, "calendar-query") {
-            Some(calendar_query(report, body))
+            Some(calendar_query(&self.spans, report, body))
         } else if body.is(CALDAV, "free-busy-query") {
             Some(free_busy(report, body))
         } else {
@@ -357,18 +361,22 @@ fn internal(e: kith_dav::Error) -> Refusal {
 
 /// `calendar-query` (RFC 4791 §7.8). `calendar-data` comes back whole, or expanded when
 /// it asks (`limit-recurrence-set` and property selection are not applied).
-fn calendar_query(report: &Report, body: &Element) -> Result<Reply, Refusal> {
+fn calendar_query(spans: &Arc<Spans>, report: &Report, body: &Element) -> Result<Reply, Refusal> {
     let props = requested_props(body);
     let filter = body
         .child(CALDAV, "filter")
         .ok_or_else(|| kith_dav::textmatch::invalid_filter(CALDAV, "calendar-query needs a filter"))
         .and_then(Filter::parse)?;
     let zone = query_zone(report, body);
+    let ranges = filter.required_ranges();
     let items = report.items().map_err(internal)?;
-    let r = report.clone();
+    let (r, spans) = (report.clone(), Arc::clone(spans));
     let responses = items.into_iter().filter_map(move |(name, hash)| {
         let bytes = r.store.blob(&hash).ok()?;
-        if !filter.matches(&bytes, zone) {
+        let possible = ranges
+            .iter()
+            .all(|range| spans.may_occur(&hash, &bytes, range, zone));
+        if !possible || !filter.matches(&bytes, zone) {
             return None;
         }
         r.response(&name, &hash, &props).ok()

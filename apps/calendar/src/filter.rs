@@ -69,6 +69,21 @@ impl Filter {
     }
 
     /// Whether an iCalendar object matches, reading floating times in `zone`.
+    /// Time ranges a matching object must occur in: those of the comp-filters directly
+    /// under VCALENDAR (a match needs such a component with an instance in the range).
+    pub fn required_ranges(&self) -> Vec<TimeRange> {
+        if self.root.not_defined {
+            return Vec::new();
+        }
+        self.root
+            .comps
+            .iter()
+            .filter(|c| !c.not_defined)
+            .filter_map(|c| c.time_range.as_ref().map(|(_, range)| *range))
+            .collect()
+    }
+
+    /// Whether the calendar object `bytes` matches, reading floating times in `zone`.
     pub fn matches(&self, bytes: &[u8], zone: Tz) -> bool {
         let Some(doc) = Document::parse(bytes) else {
             return false;

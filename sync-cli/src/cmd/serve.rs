@@ -182,7 +182,7 @@ impl Calendar {
     /// Starts serving calendars over HTTPS with the `dav` service certificate.
     pub async fn start(&self, ctx: &Context) -> Result<server::Running> {
         let listen = self.listen.or(ctx.config.calendar_listen);
-        start_dav(ctx, listen, Arc::new(Calendars)).await
+        start_dav(ctx, listen, Arc::new(Calendars::default())).await
     }
 }
 
