@@ -230,6 +230,26 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Puts an already stored blob in the mailbox under the next UID, with `flags`;
+    /// returns the UID. A copy or an append on the replica serving IMAP.
+    pub fn put_with_uid(
+        &self,
+        store: &Store,
+        tx: &mut Transaction,
+        blob: Hash,
+        flags: &BTreeSet<String>,
+    ) -> Result<u32, Error> {
+        let (_, next) = self.uids(store, &tx.tree()?)?;
+        let key = Key::Uid(next);
+        tx.set(&key.path(&self.path, "eml"), Some((EntryKind::File, blob)))?;
+        self.set_flags(tx, &key, flags)?;
+        tx.put(
+            &format!("{}/{UIDNEXT}", self.path),
+            format!("{}\n", next + 1).as_bytes(),
+        )?;
+        Ok(next)
+    }
+
     /// Gives every message under `.new/` the next UID, in name order; returns the UIDs
     /// given. Only the replica serving IMAP does this.
     pub fn assign_uids(&self, store: &Store, tx: &mut Transaction) -> Result<Vec<u32>, Error> {
@@ -256,6 +276,39 @@ impl Mailbox {
         }
         Ok(given)
     }
+}
+
+/// The names of `user`'s mailboxes at `root` (`INBOX`, `Archive/2024`), sorted.
+pub fn mailboxes(store: &Store, root: &Hash, user: &str) -> Result<Vec<String>, Error> {
+    check_name(user)?;
+    let mut out = Vec::new();
+    collect(store, root, &format!("/mail/{user}"), "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn collect(
+    store: &Store,
+    root: &Hash,
+    dir: &str,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), Error> {
+    if !matches!(store.find(root, dir)?, Some((EntryKind::Dir, _))) {
+        return Ok(());
+    }
+    for entry in store.list(root, dir)? {
+        if entry.kind != EntryKind::Dir || entry.name.starts_with('.') {
+            continue;
+        }
+        let name = format!("{prefix}{}", entry.name);
+        let path = format!("{dir}/{}", entry.name);
+        if Mailbox::at(&path).exists(store, root)? {
+            out.push(name.clone());
+        }
+        collect(store, root, &path, &format!("{name}/"), out)?;
+    }
+    Ok(())
 }
 
 /// Checks a `/`-separated mailbox or user name.
