@@ -13,7 +13,7 @@ use kith_dav::{Dav, server};
 use kith_identity::dns::{Server, net};
 use kith_identity::link::Credentials;
 use kith_identity::{Provider, Site, keys, local};
-use kith_mail::smtp;
+use kith_mail::{imap, smtp};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
@@ -35,8 +35,8 @@ pub enum Service {
     Sync(Sync),
     /// CardDAV address books over HTTPS, for DAVx5, Thunderbird, Apple Contacts, vdirsyncer
     Contacts(Contacts),
-    /// Mail: inbound SMTP for the zone's domain, with STARTTLS (IMAP and submission
-    /// arrive later)
+    /// Mail: inbound SMTP for the zone's domain, with STARTTLS, and IMAP over TLS for
+    /// the accounts of `kith user add` (submission arrives later)
     Mail(Mail),
 }
 
@@ -84,6 +84,10 @@ pub struct Mail {
     /// Address for inbound SMTP (port 0 picks a free one; 25 is what other servers use)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:25")]
     pub smtp: SocketAddr,
+    /// Address for IMAP over TLS [default: `imap_listen` in kith.toml, else 127.0.0.1
+    /// on a free port; 993 is what clients expect]
+    #[arg(long, value_name = "ADDR")]
+    pub imap: Option<SocketAddr>,
     /// The largest message accepted, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub max_size: usize,
@@ -194,6 +198,24 @@ fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>
     )?)
 }
 
+/// The accounts of `kith user add`, read from the branch head at each login.
+struct StoreAccounts {
+    store: kith_store::Store,
+    branch: String,
+    verifier: kith_dav::accounts::Verifier,
+}
+
+impl imap::Accounts for StoreAccounts {
+    fn verify(&self, user: &str, password: &str) -> bool {
+        let Ok(root) = self.store.head_tree(&self.branch) else {
+            return false;
+        };
+        self.verifier
+            .check(&self.store, &root, user, password)
+            .unwrap_or(false)
+    }
+}
+
 /// Services started in this process, each registered for `kith status` until stopped.
 pub struct Suite {
     runtime: tokio::runtime::Runtime,
@@ -258,11 +280,12 @@ impl Suite {
         let origin = site.origin()?.to_string();
         let domain = origin.trim_end_matches('.').to_ascii_lowercase();
         let credentials = Credentials::of_service(&site, "mail", &ctx.author())?;
+        let tls = credentials.public_server_config()?;
         let service = smtp::server::Service {
             store: ctx.store.clone(),
             branch: ctx.branch().to_string(),
             author: format!("{}/mail", ctx.author()),
-            tls: credentials.public_server_config()?,
+            tls: Arc::clone(&tls),
             config: smtp::Config {
                 host: format!("mail.{domain}"),
                 domains: vec![domain],
@@ -272,7 +295,24 @@ impl Suite {
         };
         let addr = smtp::server::start(service, mail.smtp)
             .with_context(|| format!("listening on {}", mail.smtp))?;
-        self.register(ctx, "mail", format!("smtp://{addr}"))
+        self.register(ctx, "mail", format!("smtp://{addr}"))?;
+        let listen = mail
+            .imap
+            .or(ctx.config.imap_listen)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let config = imap::Config {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            author: format!("{}/imap", ctx.author()),
+            accounts: Arc::new(StoreAccounts {
+                store: ctx.store.clone(),
+                branch: ctx.branch().to_string(),
+                verifier: kith_dav::accounts::Verifier::default(),
+            }),
+        };
+        let addr = imap::server::start(config, tls, listen)
+            .with_context(|| format!("listening on {listen}"))?;
+        self.register(ctx, "imap", format!("imaps://{addr}"))
     }
 
     fn register(&mut self, ctx: &Context, name: &str, endpoint: String) -> Result<()> {

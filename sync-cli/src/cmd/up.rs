@@ -15,7 +15,7 @@ use crate::context::{Config, Context, store_dir};
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for until interrupted (sync on its published port 7447 when
 /// free, every other service on a free port); `kith status` lists
-/// their endpoints. Today that is DNS, sync, contacts (CardDAV) and inbound mail (SMTP), once the store has an identity
+/// their endpoints. Today that is DNS, sync, contacts (CardDAV) and mail (inbound SMTP, IMAP), once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
@@ -75,6 +75,10 @@ impl Up {
             &ctx,
             &Mail {
                 smtp: SocketAddr::new(self.listen, 0),
+                imap: ctx
+                    .config
+                    .imap_listen
+                    .or(Some(SocketAddr::new(self.listen, 0))),
                 max_size: 50,
             },
         )?;

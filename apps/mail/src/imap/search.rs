@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 
 use chrono::NaiveDate;
 use imap_codec::imap_types::search::SearchKey;
-use mail_parser::MessageParser;
+use mail_parser::{MessageParser, PartType};
 
 /// One message as SEARCH sees it.
 pub struct Candidate<'a> {
@@ -68,11 +68,11 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, cache: &mut Option<Vec<u8
             &String::from_utf8_lossy(name.as_ref()),
             s.as_ref(),
         ),
-        SearchKey::Body(s) => {
+        SearchKey::Body(s) => body(bytes(c, cache), s.as_ref()),
+        SearchKey::Text(s) => {
             let raw = bytes(c, cache);
-            contains(&raw[super::mime::header_end(raw)..], s.as_ref())
+            contains(&raw[..super::mime::header_end(raw)], s.as_ref()) || body(raw, s.as_ref())
         }
-        SearchKey::Text(s) => contains(bytes(c, cache), s.as_ref()),
         _ => false,
     }
 }
@@ -120,6 +120,22 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(&needle))
+}
+
+/// Whether the body contains `needle`, as stored or decoded (base64,
+/// quoted-printable, charsets).
+fn body(raw: &[u8], needle: &[u8]) -> bool {
+    if contains(&raw[super::mime::header_end(raw)..], needle) {
+        return true;
+    }
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return false;
+    };
+    message.parts.iter().any(|part| match &part.body {
+        PartType::Text(text) | PartType::Html(text) => contains(text.as_bytes(), needle),
+        PartType::Binary(b) | PartType::InlineBinary(b) => contains(b, needle),
+        _ => false,
+    })
 }
 
 /// Whether header `name` contains `needle`, raw or decoded (RFC 2047).

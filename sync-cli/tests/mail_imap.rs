@@ -1,0 +1,391 @@
+//! IMAP with real clients against `kith serve mail` on 127.0.0.1: Python's imaplib
+//! through a full session (IDLE woken by a swaks delivery and by another connection's
+//! STORE), mbsync syncing 10,000 messages into a Maildir with flags both ways, and
+//! neomutt reading the INBOX over IMAPS.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::Kith;
+
+/// A running `kith serve mail`: its SMTP and IMAP ports.
+struct MailServer {
+    child: Child,
+    smtp: String,
+    imap: String,
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// alice.home.arpa with the account `me` (password `pw`) and its INBOX, served.
+fn server(mbox: Option<&Path>) -> (Kith, MailServer) {
+    let k = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    k.ok(&["init", "--zone", "alice.home.arpa", "--device", "board"]);
+    let out = k.run_with(&["user", "add", "me"], b"pw\n");
+    assert!(out.status.success(), "{out:?}");
+    let empty = k.dir.path().join("empty.mbox");
+    std::fs::write(&empty, b"").unwrap();
+    let mbox = mbox.unwrap_or(&empty);
+    k.ok(&["import", mbox.to_str().unwrap(), "/mail/me/INBOX"]);
+    std::fs::write(
+        k.dir.path().join("root.pem"),
+        k.ok(&["identity", "root-cert"]),
+    )
+    .unwrap();
+    let s = start(&k);
+    (k, s)
+}
+
+fn start(k: &Kith) -> MailServer {
+    let mut child = k
+        .cmd(&["serve", "mail", "--smtp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut port = |scheme: &str| {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        line.trim()
+            .strip_prefix(&format!("{scheme}://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
+            .to_string()
+    };
+    let smtp = port("smtp");
+    let imap = port("imaps");
+    MailServer { child, smtp, imap }
+}
+
+fn swaks(port: &str, subject: &str, extra: &[&str]) {
+    let out = Command::new("swaks")
+        .args(["--server", "127.0.0.1", "--port", port])
+        .args(["--from", "ada@example.org", "--to", "me@alice.home.arpa"])
+        .args(["--header", &format!("Subject: {subject}")])
+        .args(extra)
+        .output()
+        .expect("swaks runs (scripts/setup --tests installs it)");
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+const COMMON: &str = r#"
+import imaplib, socket, ssl, subprocess, sys, time, re
+imap_port, smtp_port, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+context = ssl.create_default_context(cafile=root)
+
+class Kith(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self.host, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname="mail.alice.home.arpa")
+
+def connect():
+    return Kith("127.0.0.1", imap_port, ssl_context=context, timeout=20)
+
+def ok(result):
+    typ, data = result
+    assert typ == "OK", (typ, data)
+    return data
+"#;
+
+const SESSION: &str = r#"
+a = connect()
+try:
+    a.login("me", "wrong")
+    raise SystemExit("a wrong password was accepted")
+except imaplib.IMAP4.error as e:
+    assert "AUTHENTICATIONFAILED" in str(e), e
+try:
+    a.login("nobody", "pw")
+    raise SystemExit("an unknown user was accepted")
+except imaplib.IMAP4.error:
+    pass
+ok(a.login("me", "pw"))
+assert b"IDLE" in ok(a.capability())[0]
+count = int(ok(a.select("INBOX"))[0])
+assert count == 2, count
+
+# ENVELOPE, BODYSTRUCTURE and sections of the multipart message.
+data = ok(a.fetch("2", "(UID RFC822.SIZE ENVELOPE BODYSTRUCTURE FLAGS)"))
+line = data[0] if isinstance(data[0], bytes) else data[0][0]
+assert b'"multi"' in line and b'"ada" NIL "ada" "example.org"' not in line, line
+assert b'("ada" NIL "ada" "example.org")' in line or b'(NIL NIL "ada" "example.org")' in line, line
+assert (b'"MIXED"' in line or b'"ALTERNATIVE"' in line) and b'"TEXT" "PLAIN"' in line, line
+data = ok(a.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[1] BODY.PEEK[TEXT]<0.10> BODY.PEEK[2.MIME])"))
+parts = {re.search(rb"BODY\[[^\]]*\](<\d+>)?", d[0]).group(0): d[1] for d in data if isinstance(d, tuple)}
+assert parts[b"BODY[HEADER.FIELDS (SUBJECT)]"] == b"Subject: multi\r\n\r\n", parts
+assert parts[b"BODY[1]"].startswith(b"first part"), parts
+assert len(parts[b"BODY[TEXT]<0>"]) == 10, parts
+assert b"Content-Type: text/x-note" in parts[b"BODY[2.MIME]"], parts
+flags = ok(a.fetch("2", "FLAGS"))[0]
+assert b"\\Seen" not in flags, flags
+ok(a.fetch("2", "BODY[]"))
+assert b"\\Seen" in ok(a.fetch("2", "FLAGS"))[0]
+
+# STORE and SEARCH.
+ok(a.store("1", "+FLAGS", "(\\Flagged $Work)"))
+assert ok(a.search(None, "FLAGGED"))[0] == b"1"
+assert ok(a.search(None, "KEYWORD", "$Work"))[0] == b"1"
+assert ok(a.search(None, "SUBJECT", "multi"))[0] == b"2"
+assert ok(a.search(None, "FROM", "ada@example.org"))[0] == b"1 2"
+assert ok(a.search(None, "BODY", '"second part"'))[0] == b"2"
+assert ok(a.search(None, "OR", "FLAGGED", "SEEN"))[0] == b"1 2"
+assert ok(a.search(None, "NOT", "SEEN"))[0] == b"1"
+assert ok(a.search(None, "SINCE", "1-Jan-2000"))[0] == b"1 2"
+assert ok(a.uid("SEARCH", "UID", "2:*"))[0] == b"2"
+typ, data = a._simple_command("UID", "SEARCH", "RETURN", "(MIN COUNT)", "ALL")
+assert typ == "OK" and b"MIN 1 COUNT 2" in a.untagged_responses.pop("ESEARCH")[0]
+ok(a.store("1", "-FLAGS", "($Work)"))
+assert b"$Work" not in ok(a.fetch("1", "FLAGS"))[0]
+
+# APPEND, COPY, MOVE, EXPUNGE.
+typ, data = a.append("INBOX", "(\\Seen)", None, b"Subject: appended\r\n\r\nhi\r\n")
+assert typ == "OK" and b"APPENDUID" in data[0], data
+ok(a.create("Archive"))
+ok(a.subscribe("Archive"))
+assert any(b'"Archive"' in l or b" Archive" in l for l in ok(a.list()))
+typ, data = a.copy("1", "Archive")
+assert typ == "OK" and b"COPYUID" in data[0], data
+typ, data = a.uid("MOVE", "3", "Archive")
+assert typ == "OK", data
+assert int(ok(a.select("INBOX"))[0]) == 2
+status = ok(a.status("Archive", "(MESSAGES UIDNEXT UNSEEN)"))[0]
+assert b"MESSAGES 2" in status and b"UNSEEN 1" in status, status
+ok(a.store("1", "+FLAGS", "\\Deleted"))
+typ, data = a.expunge()
+assert typ == "OK" and data == [b"1"], data
+assert int(ok(a.select("INBOX"))[0]) == 1
+
+# IDLE: woken by a delivery over SMTP, then by another connection's STORE.
+b = connect()
+ok(b.login("me", "pw"))
+ok(b.select("INBOX"))
+a.send(b"i1 IDLE\r\n")
+assert a.readline().startswith(b"+"), "no IDLE continuation"
+subprocess.run(["swaks", "--server", "127.0.0.1", "--port", smtp_port, "--from", "x@example.org",
+                "--to", "me@alice.home.arpa", "--header", "Subject: while idling"],
+               check=True, capture_output=True)
+start = time.time()
+line = a.readline()
+assert line == b"* 2 EXISTS\r\n", line
+ok(b.store("1", "+FLAGS", "\\Answered"))
+line = a.readline()
+assert line.startswith(b"* 1 FETCH") and b"\\Answered" in line, line
+assert time.time() - start < 10
+a.send(b"DONE\r\n")
+assert a.readline().startswith(b"i1 OK"), "IDLE did not end"
+b.logout()
+a.logout()
+print("ok")
+"#;
+
+#[test]
+fn imaplib_session_with_idle() {
+    let (k, s) = server(None);
+    swaks(&s.smtp, "plain", &["--body", "just text"]);
+    let multipart = [
+        "--attach-type",
+        "text/plain",
+        "--attach-body",
+        "first part",
+        "--attach-type",
+        "text/x-note",
+        "--attach-body",
+        "second part",
+    ];
+    swaks(&s.smtp, "multi", &multipart);
+    let root = k.dir.path().join("root.pem");
+    let out = python(
+        &format!("{COMMON}{SESSION}"),
+        &[&s.imap, &s.smtp, root.to_str().unwrap()],
+    );
+    assert!(out.trim_end().ends_with("ok"), "{out}");
+    assert!(k.ok(&["status"]).contains("imaps://127.0.0.1:"));
+    let report = k.json(&["fsck"]);
+    assert_eq!(report["damage"], serde_json::json!([]));
+}
+
+/// An mbox of `n` small distinct messages.
+fn write_mbox(path: &Path, n: usize) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        write!(
+            out,
+            "From sender@example.org Mon Jan  1 00:00:00 2024\n\
+             From: Sender {i} <sender{i}@example.org>\nTo: me@alice.home.arpa\n\
+             Subject: message {i}\nMessage-ID: <{i}@example.org>\n\
+             Date: Mon, 1 Jan 2024 00:00:00 +0000\n\nBody of message {i}.\n\n"
+        )
+        .unwrap();
+    }
+}
+
+/// The server's certificate chain, as mbsync must be told to trust it.
+fn server_certs(port: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-showcerts",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .filter_map(|c| c.split("-----END CERTIFICATE-----").next())
+        .map(|body| format!("-----BEGIN CERTIFICATE-----{body}-----END CERTIFICATE-----\n"))
+        .collect()
+}
+
+fn mbsync(config: &Path) -> String {
+    let out = Command::new("mbsync")
+        .args(["-c", config.to_str().unwrap(), "-a"])
+        .output()
+        .expect("mbsync runs (scripts/setup --tests installs isync)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mbsync failed: {text}");
+    text
+}
+
+/// The Maildir's messages: (file name, flags after `:2,`).
+fn maildir(dir: &Path) -> Vec<(String, String)> {
+    ["cur", "new"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(dir.join(sub)).unwrap())
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let flags = name.rsplit_once(":2,").map(|(_, f)| f.to_string());
+            (name, flags.unwrap_or_default())
+        })
+        .collect()
+}
+
+const N: usize = 10_000;
+
+#[test]
+fn mbsync_syncs_ten_thousand_messages_and_flags_both_ways() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mbox = tmp.path().join("big.mbox");
+    write_mbox(&mbox, N);
+    let (k, s) = server(Some(&mbox));
+    let certs = tmp.path().join("certs.pem");
+    std::fs::write(&certs, server_certs(&s.imap)).unwrap();
+    let local = tmp.path().join("mail");
+    std::fs::create_dir_all(&local).unwrap();
+    let config = tmp.path().join("mbsyncrc");
+    std::fs::write(
+        &config,
+        format!(
+            "IMAPAccount kith\nHost 127.0.0.1\nPort {port}\nUser me\nPass pw\n\
+             SSLType IMAPS\nCertificateFile {certs}\nPipelineDepth 50\n\n\
+             IMAPStore remote\nAccount kith\n\n\
+             MaildirStore local\nPath {local}/\nInbox {local}/INBOX\n\n\
+             Channel inbox\nFar :remote:\nNear :local:\nPatterns INBOX\n\
+             Create Near\nSync All\nSyncState *\nExpunge None\n",
+            port = s.imap,
+            certs = certs.display(),
+            local = local.display()
+        ),
+    )
+    .unwrap();
+    mbsync(&config);
+    let inbox = local.join("INBOX");
+    let messages = maildir(&inbox);
+    assert_eq!(messages.len(), N);
+    let mut ids: Vec<String> = ["cur", "new"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(inbox.join(sub)).unwrap())
+        .map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            text.lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "no duplicates");
+
+    // Seen locally goes to the server; flagged on the server comes to the Maildir.
+    let (path, name) = ["cur", "new"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(inbox.join(sub)).unwrap())
+        .map(|e| e.unwrap())
+        .map(|e| (e.path(), e.file_name().to_string_lossy().into_owned()))
+        .find(|(p, _)| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("Subject: message 7\n")
+        })
+        .unwrap();
+    let base = name.split(":2,").next().unwrap().to_string();
+    std::fs::rename(&path, inbox.join("cur").join(format!("{base}:2,S"))).unwrap();
+    let root = k.dir.path().join("root.pem");
+    python(
+        &format!("{COMMON}{FLAG_ON_SERVER}"),
+        &[&s.imap, &s.smtp, root.to_str().unwrap()],
+    );
+    mbsync(&config);
+    let seen = python(
+        &format!("{COMMON}{SEEN_ON_SERVER}"),
+        &[&s.imap, &s.smtp, root.to_str().unwrap()],
+    );
+    assert!(seen.contains("seen: 7"), "{seen}");
+    let after = maildir(&inbox);
+    assert_eq!(after.len(), N, "still no duplicates");
+    let flagged: Vec<_> = after.iter().filter(|(_, f)| f.contains('F')).collect();
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    let text = ["cur", "new"]
+        .iter()
+        .map(|sub| inbox.join(sub).join(&flagged[0].0))
+        .find(|p| p.exists())
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap();
+    assert!(text.contains("Subject: message 42\n"), "{text}");
+}
+
+const FLAG_ON_SERVER: &str = r#"
+a = connect()
+ok(a.login("me", "pw"))
+ok(a.select("INBOX"))
+found = ok(a.search(None, "SUBJECT", '"message 42"'))[0].split()
+assert len(found) == 1, found
+ok(a.store(found[0], "+FLAGS", "\\Flagged"))
+a.logout()
+"#;
+
+const SEEN_ON_SERVER: &str = r#"
+a = connect()
+ok(a.login("me", "pw"))
+ok(a.select("INBOX"))
+for n in ok(a.search(None, "SEEN"))[0].split():
+    subject = ok(a.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))[0][1]
+    print("seen:", subject.decode().strip().split()[-1])
+a.logout()
+"#;
