@@ -301,7 +301,7 @@ fn mbsync_syncs_ten_thousand_messages_and_flags_both_ways() {
     std::fs::write(
         &config,
         format!(
-            "IMAPAccount kith\nHost 127.0.0.1\nPort {port}\nUser me\nPass pw\n\
+            "FSync no\n\nIMAPAccount kith\nHost 127.0.0.1\nPort {port}\nUser me\nPass pw\n\
              SSLType IMAPS\nCertificateFile {certs}\nPipelineDepth 50\n\n\
              IMAPStore remote\nAccount kith\n\n\
              MaildirStore local\nPath {local}/\nInbox {local}/INBOX\n\n\
@@ -374,7 +374,7 @@ const FLAG_ON_SERVER: &str = r#"
 a = connect()
 ok(a.login("me", "pw"))
 ok(a.select("INBOX"))
-found = ok(a.search(None, "SUBJECT", '"message 42"'))[0].split()
+found = ok(a.search(None, "HEADER", "Message-ID", "<42@example.org>"))[0].split()
 assert len(found) == 1, found
 ok(a.store(found[0], "+FLAGS", "\\Flagged"))
 a.logout()
@@ -389,3 +389,40 @@ for n in ok(a.search(None, "SEEN"))[0].split():
     print("seen:", subject.decode().strip().split()[-1])
 a.logout()
 "#;
+
+#[test]
+fn neomutt_reads_the_inbox_over_imaps() {
+    let (k, s) = server(None);
+    swaks(&s.smtp, "for neomutt", &["--body", "neomutt body here"]);
+    let dir = k.dir.path();
+    std::fs::write(dir.join("certs.pem"), server_certs(&s.imap)).unwrap();
+    let out = dir.join("out.eml");
+    std::fs::write(
+        dir.join("muttrc"),
+        format!(
+            "set imap_user=me\nset imap_pass=pw\nset certificate_file={certs}\n\
+             set ssl_verify_host=no\nset folder=imaps://127.0.0.1:{port}/\n\
+             set spoolfile=+INBOX\nset wait_key=no\nset move=no\nset quit=yes\n\
+             push \"<pipe-message>cat > {out}<enter><quit>\"\n",
+            certs = dir.join("certs.pem").display(),
+            port = s.imap,
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    // neomutt needs a terminal: script(1) gives it one.
+    let status = Command::new("timeout")
+        .args(["60", "script", "-qec"])
+        .arg(format!("neomutt -n -F {}", dir.join("muttrc").display()))
+        .arg("/dev/null")
+        .env("TERM", "xterm")
+        .stdout(Stdio::null())
+        .status()
+        .expect("neomutt runs (scripts/setup --tests installs it)");
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).expect("neomutt piped the message");
+    assert!(
+        text.contains("Subject: for neomutt") && text.contains("neomutt body here"),
+        "{text}"
+    );
+}

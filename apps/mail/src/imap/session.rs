@@ -102,6 +102,8 @@ struct Selected {
     validity: u32,
     uidnext: u32,
     entries: Vec<Entry>,
+    /// The root tree the snapshot was last brought up to.
+    seen: Option<Hash>,
 }
 
 /// One IMAP conversation.
@@ -603,6 +605,7 @@ impl Session {
             validity,
             uidnext,
             entries,
+            seen: Some(root),
         });
         let code = if read_only {
             Code::ReadOnly
@@ -890,6 +893,10 @@ impl Session {
         let Some(mailbox) = self.selected.as_ref().map(|s| s.mailbox.clone()) else {
             return;
         };
+        let Ok(root) = self.head() else { return };
+        if self.selected.as_ref().and_then(|s| s.seen) == Some(root) {
+            return;
+        }
         if let Err(e) = self.assign_uids(&mailbox) {
             tracing::warn!("imap: giving UIDs in {}: {e}", mailbox.path);
         }
@@ -902,6 +909,12 @@ impl Session {
             .map_or(0, |(_, next)| next);
         let mut responses = Vec::new();
         let selected = self.selected.as_mut().expect("checked above");
+        let deferred = !expunges
+            && selected
+                .entries
+                .iter()
+                .any(|e| current.binary_search_by_key(&e.uid, |c| c.uid).is_err());
+        selected.seen = (!deferred).then_some(root);
         if expunges {
             for i in (0..selected.entries.len()).rev() {
                 let uid = selected.entries[i].uid;
