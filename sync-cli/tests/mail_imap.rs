@@ -426,3 +426,146 @@ fn neomutt_reads_the_inbox_over_imaps() {
         "{text}"
     );
 }
+
+/// Messages of several MIME shapes, one file each, for the comparison with Dovecot.
+const SHAPES: [&str; 6] = [
+    "From: Ada Lovelace <ada@example.org>\r\nTo: me@alice.home.arpa\r\nSubject: plain\r\n\
+     Message-ID: <plain@example.org>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0100\r\n\r\nhello\r\nworld\r\n",
+    "From: ada@example.org\r\nTo: a@example.org, b@example.org\r\nCc: c@example.org\r\n\
+     Subject: mixed\r\nMessage-ID: <mixed@example.org>\r\nMIME-Version: 1.0\r\n\
+     Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\n\
+     Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+     caf=C3=A9\r\n--XX\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n\
+     Content-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+     JVBERi0xLjQK\r\n--XX--\r\n",
+    "From: ada@example.org\r\nSubject: alternative\r\nMessage-ID: <alt@example.org>\r\n\
+     MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b1\r\n\r\n--b1\r\n\
+     Content-Type: text/plain; charset=us-ascii\r\n\r\nplain version\r\n--b1\r\n\
+     Content-Type: text/html; charset=us-ascii\r\n\r\n<p>html version</p>\r\n--b1--\r\n",
+    "From: ada@example.org\r\nSubject: forward\r\nMessage-ID: <fwd@example.org>\r\n\
+     MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\n\
+     Content-Type: text/plain\r\n\r\nsee below\r\n--f\r\nContent-Type: message/rfc822\r\n\r\n\
+     From: bob@example.org\r\nSubject: inner\r\nMessage-ID: <inner@example.org>\r\n\r\ninner text\r\n\
+     --f--\r\n",
+    "From: =?utf-8?q?Ad=C3=A9?= <ada@example.org>\r\nTo: friends: a@example.org, b@example.org;\r\n\
+     Subject: =?utf-8?b?w6ljaG8=?=\r\nMessage-ID: <encoded@example.org>\r\n\r\nbody\r\n",
+    "Subject: bare\r\nMessage-ID: <bare@example.org>\r\n\r\nno from, no content type\r\n",
+];
+
+const COMPARE: &str = r#"
+import imaplib, json, re, socket, ssl, sys
+port, root, dovecot = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+class Kith(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self.host, self.port), timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname="mail.alice.home.arpa")
+
+ITEMS = ["ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE", "BODY.PEEK[HEADER]", "BODY.PEEK[TEXT]",
+         "BODY.PEEK[1]", "BODY.PEEK[1.MIME]", "BODY.PEEK[2]", "BODY.PEEK[2.HEADER]",
+         "BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]", "BODY.PEEK[TEXT]<2.5>"]
+IDS = ["plain", "mixed", "alt", "fwd", "encoded", "bare"]
+SEARCHES = ["FROM ada", "SUBJECT mixed", "BODY version", "TEXT inner", "NOT FROM ada",
+            "OR SUBJECT plain SUBJECT bare", "LARGER 300", "SENTSINCE 1-Jan-2024"]
+
+def flat(data):
+    out = b""
+    for d in data:
+        out += b"".join(d) if isinstance(d, tuple) else d
+    return out
+
+def answers(c):
+    assert c.select("INBOX")[0] == "OK"
+    uid = {}
+    for i in IDS:
+        typ, data = c.uid("SEARCH", "HEADER", "Message-ID", f"<{i}@example.org>")
+        uid[i] = data[0].decode()
+    out = {}
+    for i in IDS:
+        for item in ITEMS:
+            typ, data = c.uid("FETCH", uid[i], f"({item})")
+            text = flat(data) if typ == "OK" else b"NO"
+            text = re.sub(rb"^\d+ \(|UID \d+ ?|\)$", b"", text)
+            out[f"{i} {item}"] = text.decode("utf-8", "replace")
+    by_uid = {v: k for k, v in uid.items()}
+    for s in SEARCHES:
+        typ, data = c.uid("SEARCH", *s.split(" "))
+        out[f"SEARCH {s}"] = " ".join(sorted(by_uid[u] for u in data[0].decode().split()))
+    return out
+
+kith = Kith("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=root), timeout=30)
+kith.login("me", "pw")
+ours, theirs = answers(kith), answers(imaplib.IMAP4_stream(dovecot))
+print(json.dumps({"kith": ours, "dovecot": theirs}))
+"#;
+
+/// Lower case, one space for any run of white space: wording aside, the same answer.
+fn normal(text: &str) -> String {
+    text.to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn answers_like_dovecot_on_the_same_messages() {
+    if !Path::new("/usr/lib/dovecot/imap").exists() {
+        panic!("dovecot-imapd is missing: run scripts/setup --tests");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let maildir = tmp.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for (i, text) in SHAPES.iter().enumerate() {
+        std::fs::write(maildir.join("cur").join(format!("{i}.shape:2,")), text).unwrap();
+    }
+    let (k, s) = server(None);
+    k.ok(&["import", maildir.to_str().unwrap(), "/mail/me/INBOX"]);
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let conf = tmp.path().join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_location = maildir:{m}\nssl = no\nlog_path = {t}/dovecot.log\nbase_dir = {r}\n",
+            m = maildir.display(),
+            t = tmp.path().display(),
+            r = run.display()
+        ),
+    )
+    .unwrap();
+    // Dovecot refuses to serve mail as root: as root, it runs as nobody.
+    let root_user = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let (wrap, user) = if root_user {
+        Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        (
+            "setpriv --reuid=nobody --regid=nogroup --clear-groups ",
+            "nobody".to_string(),
+        )
+    } else {
+        ("", std::env::var("USER").unwrap_or_default())
+    };
+    let dovecot = format!(
+        "{wrap}env USER={user} MAIL=maildir:{} HOME={} /usr/lib/dovecot/imap -c {}",
+        maildir.display(),
+        tmp.path().display(),
+        conf.display()
+    );
+    let root = k.dir.path().join("root.pem");
+    let out = python(COMPARE, &[&s.imap, root.to_str().unwrap(), &dovecot]);
+    let both: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let (ours, theirs) = (&both["kith"], &both["dovecot"]);
+    let mut differ = Vec::new();
+    for (key, value) in theirs.as_object().unwrap() {
+        let mine = ours[key].as_str().unwrap_or("");
+        if normal(mine) != normal(value.as_str().unwrap()) {
+            differ.push(format!("{key}:\n  kith:    {mine}\n  dovecot: {value}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

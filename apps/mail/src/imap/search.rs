@@ -19,10 +19,12 @@ pub struct Candidate<'a> {
     pub last: (u32, u32),
     /// Its flags.
     pub flags: &'a std::collections::BTreeSet<String>,
+    /// Its mod-sequence.
+    pub modseq: u64,
     /// Its bytes, read on first need.
     pub bytes: &'a dyn Fn() -> Vec<u8>,
-    /// The date it arrived.
-    pub internal: NaiveDate,
+    /// The day it arrived, from its bytes.
+    pub internal: &'a dyn Fn(&[u8]) -> NaiveDate,
 }
 
 /// Whether `c` matches `key`.
@@ -49,9 +51,10 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, cache: &mut Option<Vec<u8
         SearchKey::Unkeyword(k) => !flag(k.as_ref()),
         SearchKey::New | SearchKey::Recent => false,
         SearchKey::Old => true,
-        SearchKey::Before(d) => c.internal < *d.as_ref(),
-        SearchKey::On(d) => c.internal == *d.as_ref(),
-        SearchKey::Since(d) => c.internal >= *d.as_ref(),
+        SearchKey::Before(d) => arrived(c, cache) < *d.as_ref(),
+        SearchKey::On(d) => arrived(c, cache) == *d.as_ref(),
+        SearchKey::Since(d) => arrived(c, cache) >= *d.as_ref(),
+        SearchKey::ModSequence { modseq, .. } => c.modseq >= *modseq,
         SearchKey::Larger(n) => bytes(c, cache).len() as u64 > u64::from(*n),
         SearchKey::Smaller(n) => (bytes(c, cache).len() as u64) < u64::from(*n),
         SearchKey::SentBefore(d) => sent(c, cache).is_some_and(|s| s < *d.as_ref()),
@@ -73,7 +76,6 @@ pub fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, cache: &mut Option<Vec<u8
             let raw = bytes(c, cache);
             contains(&raw[..super::mime::header_end(raw)], s.as_ref()) || body(raw, s.as_ref())
         }
-        _ => false,
     }
 }
 
@@ -106,6 +108,22 @@ pub fn expand(set: &imap_codec::imap_types::sequence::SequenceSet, largest: u32)
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Whether a key (or one inside it) is MODSEQ: SEARCH then reports the highest.
+pub fn uses_modseq(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::ModSequence { .. } => true,
+        SearchKey::And(keys) => keys.as_ref().iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(k) => uses_modseq(k),
+        _ => false,
+    }
+}
+
+fn arrived(c: &Candidate<'_>, cache: &mut Option<Vec<u8>>) -> NaiveDate {
+    let raw = bytes(c, cache);
+    (c.internal)(raw)
 }
 
 fn bytes<'c>(c: &Candidate<'_>, cache: &'c mut Option<Vec<u8>>) -> &'c [u8] {

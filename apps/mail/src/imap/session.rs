@@ -10,16 +10,16 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
-use chrono::{DateTime as ChronoDateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime as ChronoDateTime, FixedOffset};
 use imap_codec::decode::Decoder;
 use imap_codec::encode::Encoder;
 use imap_codec::fragmentizer::{FragmentInfo, Fragmentizer, LiteralAnnouncement};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
-use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, StoreModifier};
 use imap_codec::imap_types::core::{LiteralMode, Tag, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
@@ -93,6 +93,7 @@ struct Entry {
     uid: u32,
     blob: Hash,
     flags: BTreeSet<String>,
+    modseq: u64,
 }
 
 /// The selected mailbox.
@@ -115,6 +116,9 @@ pub struct Session {
     selected: Option<Selected>,
     out: Vec<u8>,
     closed: bool,
+    /// Whether the client asked for CONDSTORE (ENABLE, or a MODSEQ use): flag updates
+    /// then carry MODSEQ.
+    condstore: bool,
 }
 
 /// A command's failure: `NO` with this text.
@@ -137,6 +141,7 @@ impl Session {
             selected: None,
             out: Vec::new(),
             closed: false,
+            condstore: false,
         }
     }
 
@@ -374,8 +379,13 @@ impl Session {
             CommandBody::Enable { capabilities } => {
                 let enabled: Vec<CapabilityEnable<'static>> = capabilities
                     .into_iter()
-                    .filter(|c| c.to_string().eq_ignore_ascii_case("IMAP4rev2"))
+                    .filter(|c| {
+                        let name = c.to_string();
+                        name.eq_ignore_ascii_case("IMAP4rev2")
+                            || name.eq_ignore_ascii_case("CONDSTORE")
+                    })
                     .collect();
+                self.condstore |= enabled.contains(&CapabilityEnable::CondStore);
                 self.send(Response::Data(Data::Enabled {
                     capabilities: enabled,
                 }));
@@ -435,16 +445,28 @@ impl Session {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                ..
-            } => self.fetch(&sequence_set, macro_or_item_names, uid),
+                modifiers,
+            } => {
+                let since = modifiers.iter().find_map(|m| match m {
+                    FetchModifier::ChangedSince(n) => Some(n.get()),
+                    _ => None,
+                });
+                self.fetch(&sequence_set, macro_or_item_names, uid, since)
+            }
             CommandBody::Store {
                 sequence_set,
                 kind,
                 response,
                 flags,
                 uid,
-                ..
-            } => self.store(&sequence_set, kind, response, &flags, uid),
+                modifiers,
+            } => {
+                let since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(n)| *n)
+                    .next();
+                self.store(&sequence_set, kind, response, &flags, uid, since)
+            }
             CommandBody::Search { criteria, uid, .. } => self.search(criteria, uid, esearch),
             CommandBody::Copy {
                 sequence_set,
@@ -593,6 +615,8 @@ impl Session {
             "UIDs valid",
         );
         self.untagged_ok(Code::uidnext(uidnext.max(1)).expect("nonzero"), "next UID");
+        let highest = mailbox.highest_modseq(&self.config.store, &root)?;
+        self.untagged_ok(Code::HighestModSeq(nonzero64(highest)), "highest");
         if let Some(first) = entries.iter().position(|e| !e.flags.contains("\\Seen")) {
             self.untagged_ok(
                 Code::unseen(first as u32 + 1).expect("nonzero"),
@@ -811,6 +835,7 @@ impl Session {
         let root = self.head()?;
         let (validity, uidnext) = mailbox.uids(&self.config.store, &root)?;
         let list = entries(&self.config.store, &root, &mailbox)?;
+        let highest = mailbox.highest_modseq(&self.config.store, &root)?;
         let count = |flag: &str, has: bool| {
             list.iter()
                 .filter(|e| e.flags.contains(flag) == has)
@@ -830,6 +855,7 @@ impl Session {
                     StatusDataItemName::Deleted => {
                         StatusDataItem::Deleted(count("\\Deleted", true))
                     }
+                    StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(highest),
                     _ => return None,
                 })
             })
@@ -908,6 +934,7 @@ impl Session {
             .uids(&self.config.store, &root)
             .map_or(0, |(_, next)| next);
         let mut responses = Vec::new();
+        let condstore = self.condstore;
         let selected = self.selected.as_mut().expect("checked above");
         let deferred = !expunges
             && selected
@@ -926,10 +953,14 @@ impl Session {
         }
         for (i, entry) in selected.entries.iter_mut().enumerate() {
             if let Ok(j) = current.binary_search_by_key(&entry.uid, |e| e.uid)
-                && current[j].flags != entry.flags
+                && (current[j].flags != entry.flags || current[j].modseq != entry.modseq)
             {
+                let flags_changed = current[j].flags != entry.flags;
                 entry.flags = current[j].flags.clone();
-                responses.push(fetch_flags(i, entry, true));
+                entry.modseq = current[j].modseq;
+                if flags_changed || condstore {
+                    responses.push(fetch_flags(i, entry, true, condstore));
+                }
             }
         }
         let last = selected.entries.last().map_or(0, |e| e.uid);
@@ -951,6 +982,7 @@ impl Session {
         set: &SequenceSet,
         items: MacroOrMessageDataItemNames<'static>,
         uid: bool,
+        changed_since: Option<u64>,
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         let mut names = match items {
             MacroOrMessageDataItemNames::Macro(m) => macro_items(m),
@@ -959,6 +991,10 @@ impl Session {
         if uid && !names.contains(&MessageDataItemName::Uid) {
             names.insert(0, MessageDataItemName::Uid);
         }
+        if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
+            names.push(MessageDataItemName::ModSeq);
+        }
+        self.condstore |= names.contains(&MessageDataItemName::ModSeq);
         let marks_seen = !self.selected().read_only
             && names.iter().any(|n| {
                 matches!(
@@ -968,7 +1004,12 @@ impl Session {
                         | MessageDataItemName::Rfc822Text
                 )
             });
-        let indexes = self.indexes(set, uid);
+        let since = changed_since.unwrap_or(0);
+        let indexes: Vec<usize> = self
+            .indexes(set, uid)
+            .into_iter()
+            .filter(|&i| self.selected().entries[i].modseq > since)
+            .collect();
         if marks_seen {
             self.set_seen(&indexes)?;
         }
@@ -1013,8 +1054,9 @@ impl Session {
             .iter()
             .map(|(i, _)| selected.entries[*i].uid)
             .collect();
-        self.write(message, |store, tx| {
+        let modseq = self.write(message, |store, tx| {
             let root = tx.base_tree();
+            let modseq = mailbox.bump_modseq(store, tx)?;
             for ((_, flags), uid) in changes.iter().zip(&uids) {
                 let key = Key::Uid(*uid);
                 if store
@@ -1022,13 +1064,15 @@ impl Session {
                     .is_some()
                 {
                     mailbox.set_flags(tx, &key, flags)?;
+                    mailbox.set_modseq(tx, *uid, modseq)?;
                 }
             }
-            Ok(())
+            Ok(modseq)
         })?;
         let selected = self.selected.as_mut().expect("selected");
         for (i, flags) in changes {
             selected.entries[i].flags = flags;
+            selected.entries[i].modseq = modseq;
         }
         Ok(())
     }
@@ -1057,6 +1101,7 @@ impl Session {
         for name in names {
             let item = match name {
                 MessageDataItemName::Uid => MessageDataItem::Uid(nonzero(entry.uid)),
+                MessageDataItemName::ModSeq => MessageDataItem::ModSeq(nonzero64(entry.modseq)),
                 MessageDataItemName::Flags => MessageDataItem::Flags(flag_list(&entry.flags)),
                 MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(raw.len() as u32),
                 MessageDataItemName::InternalDate => {
@@ -1115,12 +1160,17 @@ impl Session {
         response: StoreResponse,
         flags: &[Flag<'_>],
         uid: bool,
+        unchanged_since: Option<u64>,
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         if self.selected().read_only {
             return Err("the mailbox is read-only (EXAMINE); SELECT it to change flags".into());
         }
+        self.condstore |= unchanged_since.is_some();
         let given: BTreeSet<String> = flags.iter().map(|f| f.to_string()).collect();
-        let indexes = self.indexes(set, uid);
+        let (indexes, modified): (Vec<usize>, Vec<usize>) = self
+            .indexes(set, uid)
+            .into_iter()
+            .partition(|&i| unchanged_since.is_none_or(|m| self.selected().entries[i].modseq <= m));
         let changes: Vec<(usize, BTreeSet<String>)> = indexes
             .iter()
             .map(|&i| {
@@ -1138,10 +1188,20 @@ impl Session {
         if response == StoreResponse::Answer {
             for i in indexes {
                 let entry = self.selected().entries[i].clone();
-                self.send(Response::Data(fetch_flags(i, &entry, uid)));
+                let data = fetch_flags(i, &entry, uid, self.condstore);
+                self.send(Response::Data(data));
             }
         }
-        Ok(Some((None, "STORE done".into())))
+        let entries = &self.selected().entries;
+        let numbers: Vec<u32> = modified
+            .iter()
+            .map(|&i| if uid { entries[i].uid } else { i as u32 + 1 })
+            .collect();
+        let code = (!numbers.is_empty()).then(|| {
+            let set = SequenceSet::try_from(compress(&numbers).as_str()).expect("a set");
+            Code::Modified(set)
+        });
+        Ok(Some((code, "STORE done".into())))
     }
 
     fn search(
@@ -1157,22 +1217,26 @@ impl Session {
             selected.entries.last().map_or(0, |e| e.uid),
         );
         let mut found = Vec::new();
+        let mut highest = 0;
         for (i, entry) in selected.entries.iter().enumerate() {
             let read = || self.config.store.blob(&entry.blob).unwrap_or_default();
             let mut cache = None;
-            let internal = internal_day(&mut cache, &read, selected.validity);
+            let internal = |raw: &[u8]| internal_date(raw, selected.validity).as_ref().date_naive();
             let candidate = Candidate {
                 seq: i as u32 + 1,
                 uid: entry.uid,
                 last,
                 flags: &entry.flags,
+                modseq: entry.modseq,
                 bytes: &read,
-                internal,
+                internal: &internal,
             };
             if search::matches(&key, &candidate, &mut cache) {
                 found.push(if uid { entry.uid } else { i as u32 + 1 });
+                highest = highest.max(entry.modseq);
             }
         }
+        let highest = search::uses_modseq(&key).then(|| nonzero64(highest));
         match esearch {
             Some(options) => {
                 let tag = self.last_tag();
@@ -1180,7 +1244,7 @@ impl Session {
             }
             None => self.send(Response::Data(Data::Search(
                 found.into_iter().map(nonzero).collect(),
-                None,
+                highest,
             ))),
         }
         Ok(Some((None, "SEARCH done".into())))
@@ -1331,6 +1395,7 @@ fn capabilities(logged_in: bool) -> Vec1<Capability<'static>> {
         Capability::Id,
         Capability::Enable,
         Capability::UidPlus,
+        Capability::CondStore,
         Capability::Move,
         Capability::Unselect,
         Capability::try_from("SPECIAL-USE").expect("atom"),
@@ -1339,6 +1404,7 @@ fn capabilities(logged_in: bool) -> Vec1<Capability<'static>> {
     ];
     if !logged_in {
         list.push(Capability::Auth(AuthMechanism::Plain));
+        list.push(Capability::SaslIr);
     }
     Vec1::try_from(list).expect("not empty")
 }
@@ -1357,6 +1423,10 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n.max(1)).expect("at least 1")
 }
 
+fn nonzero64(n: u64) -> NonZeroU64 {
+    NonZeroU64::new(n.max(1)).expect("at least 1")
+}
+
 fn attribute(name: &str) -> FlagNameAttribute<'static> {
     FlagNameAttribute::from(
         imap_codec::imap_types::core::Atom::try_from(name.to_string()).expect("atom"),
@@ -1371,10 +1441,13 @@ fn flag_list(flags: &BTreeSet<String>) -> Vec<FlagFetch<'static>> {
         .collect()
 }
 
-fn fetch_flags(index: usize, entry: &Entry, with_uid: bool) -> Data<'static> {
+fn fetch_flags(index: usize, entry: &Entry, with_uid: bool, modseq: bool) -> Data<'static> {
     let mut items = vec![MessageDataItem::Flags(flag_list(&entry.flags))];
     if with_uid {
         items.insert(0, MessageDataItem::Uid(nonzero(entry.uid)));
+    }
+    if modseq {
+        items.push(MessageDataItem::ModSeq(nonzero64(entry.modseq)));
     }
     Data::Fetch {
         seq: nonzero(index as u32 + 1),
@@ -1410,6 +1483,7 @@ fn macro_items(m: Macro) -> Vec<MessageDataItemName<'static>> {
 
 /// The mailbox's messages with UIDs, in UID order.
 fn entries(store: &Store, root: &Hash, mailbox: &Mailbox) -> Result<Vec<Entry>, Error> {
+    let modseqs = mailbox.modseqs(store, root)?;
     Ok(mailbox
         .messages(store, root)?
         .into_iter()
@@ -1418,6 +1492,7 @@ fn entries(store: &Store, root: &Hash, mailbox: &Mailbox) -> Result<Vec<Entry>, 
                 uid,
                 blob: m.blob,
                 flags: m.flags,
+                modseq: modseqs.get(&uid).copied().unwrap_or(1),
             }),
             Key::New(_) => None,
         })
@@ -1493,15 +1568,6 @@ fn internal_date(raw: &[u8], validity: u32) -> DateTime {
         )
         .expect("the epoch is a valid date")
     })
-}
-
-fn internal_day(
-    cache: &mut Option<Vec<u8>>,
-    read: &dyn Fn() -> Vec<u8>,
-    validity: u32,
-) -> NaiveDate {
-    let raw = cache.get_or_insert_with(read);
-    internal_date(raw, validity).as_ref().date_naive()
 }
 
 /// `tag [UID] SEARCH RETURN (options) rest` as the command without `RETURN (...)` and
@@ -1647,5 +1713,43 @@ mod tests {
         );
         assert!(say(&mut s, "h LOGOUT\r\n").contains("* BYE"));
         assert!(s.is_closed());
+    }
+
+    #[test]
+    fn authenticate_plain_with_and_without_an_initial_response() {
+        let mut s = session();
+        assert!(say(&mut s, "a AUTHENTICATE PLAIN\r\n").starts_with("+ "));
+        // "\0me\0wrong", then "\0me\0pw" in base64.
+        assert!(say(&mut s, "AG1lAHdyb25n\r\n").starts_with("a NO"));
+        assert!(say(&mut s, "b AUTHENTICATE PLAIN AG1lAHB3\r\n").starts_with("b OK"));
+        assert!(say(&mut s, "c SELECT INBOX\r\n").contains("c OK [READ-WRITE]"));
+    }
+
+    #[test]
+    fn condstore_counts_flag_changes() {
+        let mut s = session();
+        say(&mut s, "a LOGIN me pw\r\n");
+        assert!(say(&mut s, "b ENABLE CONDSTORE\r\n").contains("* ENABLED CONDSTORE"));
+        let selected = say(&mut s, "c SELECT INBOX\r\n");
+        assert!(selected.contains("[HIGHESTMODSEQ 4]"), "{selected}");
+        let stored = say(&mut s, "d UID STORE 2 +FLAGS (\\Seen)\r\n");
+        assert!(
+            stored.contains("(UID 2 FLAGS (\\Seen) MODSEQ (5))"),
+            "{stored}"
+        );
+        let changed = say(&mut s, "e UID FETCH 1:* (FLAGS) (CHANGEDSINCE 4)\r\n");
+        assert!(
+            changed.contains("UID 2") && !changed.contains("UID 1 "),
+            "{changed}"
+        );
+        let refused = say(
+            &mut s,
+            "f UID STORE 1:2 (UNCHANGEDSINCE 4) +FLAGS (\\Flagged)\r\n",
+        );
+        assert!(refused.contains("f OK [MODIFIED 2]"), "{refused}");
+        let found = say(&mut s, "g SEARCH MODSEQ 6\r\n");
+        assert!(found.contains("* SEARCH 1 (MODSEQ 6)"), "{found}");
+        let status = say(&mut s, "h STATUS INBOX (HIGHESTMODSEQ)\r\n");
+        assert!(status.contains("HIGHESTMODSEQ 6"), "{status}");
     }
 }
