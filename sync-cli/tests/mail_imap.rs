@@ -454,7 +454,7 @@ const SHAPES: [&str; 6] = [
 
 const COMPARE: &str = r#"
 import imaplib, json, re, socket, ssl, sys
-port, root, dovecot = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, root, dovecot, result = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 class Kith(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
@@ -496,7 +496,7 @@ def answers(c):
 kith = Kith("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=root), timeout=30)
 kith.login("me", "pw")
 ours, theirs = answers(kith), answers(imaplib.IMAP4_stream(dovecot))
-print(json.dumps({"kith": ours, "dovecot": theirs}))
+open(result, "w").write(json.dumps({"kith": ours, "dovecot": theirs}))
 "#;
 
 /// Lower case, one space for any run of white space: wording aside, the same answer.
@@ -557,8 +557,18 @@ fn answers_like_dovecot_on_the_same_messages() {
         conf.display()
     );
     let root = k.dir.path().join("root.pem");
-    let out = python(COMPARE, &[&s.imap, root.to_str().unwrap(), &dovecot]);
-    let both: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let result = tmp.path().join("answers.json");
+    let out = python(
+        COMPARE,
+        &[
+            &s.imap,
+            root.to_str().unwrap(),
+            &dovecot,
+            result.to_str().unwrap(),
+        ],
+    );
+    let answers = std::fs::read_to_string(&result).unwrap_or_else(|_| panic!("{out}"));
+    let both: serde_json::Value = serde_json::from_str(&answers).unwrap();
     let (ours, theirs) = (&both["kith"], &both["dovecot"]);
     let mut differ = Vec::new();
     for (key, value) in theirs.as_object().unwrap() {

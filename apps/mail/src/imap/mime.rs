@@ -237,12 +237,20 @@ fn mime_of(part: &mail_parser::MessagePart<'_>) -> (String, String, Vec<(String,
         return text_plain();
     };
     let subtype = ct.c_subtype.as_deref().unwrap_or("plain");
-    let params = ct
+    let mut params: Vec<(String, String)> = ct
         .attributes
         .iter()
         .flatten()
         .map(|a| (a.name.to_string(), a.value.to_string()))
         .collect();
+    // RFC 2045, section 5.2: a text part without a charset is US-ASCII.
+    if ct.c_type.eq_ignore_ascii_case("text")
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("charset"))
+    {
+        params.insert(0, ("charset".into(), "us-ascii".into()));
+    }
     (
         ct.c_type.to_ascii_lowercase(),
         subtype.to_ascii_lowercase(),
@@ -342,7 +350,7 @@ fn addresses_of(value: &HeaderValue<'_>) -> Vec<Address<'static>> {
         let address = a.address.as_deref().unwrap_or("");
         let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
         Address {
-            name: nstring(a.name.as_deref().map(str::to_string)),
+            name: nstring(a.name.as_deref().map(encoded_word)),
             adl: NString(None),
             mailbox: nstring(Some(mailbox.to_string())),
             host: nstring((!host.is_empty()).then(|| host.to_string())),
@@ -370,6 +378,23 @@ fn addresses_of(value: &HeaderValue<'_>) -> Vec<Address<'static>> {
             .collect(),
         _ => vec![],
     }
+}
+
+/// A display name as IMAP4rev1 clients expect it: ASCII as is, anything else as an
+/// RFC 2047 encoded word (mail-parser hands names over decoded).
+fn encoded_word(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_string();
+    }
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b' ' => "_".to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("={b:02X}"),
+        })
+        .collect();
+    format!("=?utf-8?q?{encoded}?=")
 }
 
 /// An IMAP string holding `text` (NUL bytes, which IMAP cannot carry, dropped).
