@@ -8,6 +8,8 @@
 #
 #   benches/imap-vs-dovecot.sh [MESSAGES] [ROUNDS]   (default 10000 and 10)
 #
+# KITH=path/to/kith uses that binary instead of building a release one.
+#
 # Needs root (to run Dovecot as `nobody`) or an unprivileged user that can run it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,8 +25,10 @@ if [[ ! -x /usr/lib/dovecot/imap ]]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dovecot-imapd >/dev/null
 fi
 
-cargo build --release -q -p kith
-KITH="$TARGET/release/kith"
+if [[ -z "${KITH:-}" ]]; then
+  cargo build --release -q -p kith
+  KITH="$TARGET/release/kith"
+fi
 W=$(mktemp -d /tmp/kith-imap-bench.XXXXXX)
 chmod 755 "$W"
 pids=()

@@ -203,7 +203,8 @@ impl Session {
     fn continue_literal(&mut self, length: u32) {
         if length > MAX_COMMAND {
             let tag = self.input.decode_tag().map(|t| t.into_static());
-            self.input.poison_message();
+            // The client must not send a refused synchronizing literal: start afresh.
+            self.input = Fragmentizer::new(MAX_COMMAND);
             self.send(Response::Status(
                 Status::no(tag, Some(Code::TooBig), "message too large").expect("valid"),
             ));
@@ -1751,5 +1752,28 @@ mod tests {
         assert!(found.contains("* SEARCH 1 (MODSEQ 6)"), "{found}");
         let status = say(&mut s, "h STATUS INBOX (HIGHESTMODSEQ)\r\n");
         assert!(status.contains("HIGHESTMODSEQ 6"), "{status}");
+    }
+
+    #[test]
+    fn hostile_input_gets_answers_not_panics() {
+        let mut s = session();
+        assert!(say(&mut s, "a SELECT INBOX\r\n").starts_with("a BAD"));
+        assert!(say(&mut s, "garbage\r\n").starts_with("* BAD"));
+        assert!(say(&mut s, "b FETCH 1 (FLAGS)\r\n").starts_with("b BAD"));
+        say(&mut s, "c LOGIN me pw\r\n");
+        assert!(say(&mut s, "d FETCH 1 FLAGS\r\n").starts_with("d BAD"));
+        assert!(say(&mut s, "e APPEND INBOX {999999999}\r\n").starts_with("e NO [TOOBIG]"));
+        assert!(say(&mut s, "f SELECT Nowhere\r\n").contains("f NO [TRYCREATE]"));
+        assert!(say(&mut s, "g CREATE .hidden\r\n").starts_with("g NO"));
+        say(&mut s, "h SELECT INBOX\r\n");
+        let none = say(&mut s, "i FETCH 99:100 (FLAGS)\r\n");
+        assert!(none.starts_with("i OK"), "{none}");
+        let partial = say(
+            &mut s,
+            "j UID FETCH 1 (BODY.PEEK[TEXT]<100.5> BODY.PEEK[9.1])\r\n",
+        );
+        assert!(partial.contains("j OK"), "{partial}");
+        assert!(say(&mut s, "k APPEND INBOX {3+}\r\nab").is_empty());
+        assert!(say(&mut s, "c\r\n").contains("k OK [APPENDUID"));
     }
 }
