@@ -73,7 +73,7 @@ DOVECOT="setpriv --reuid=nobody --regid=nogroup --clear-groups env MAIL=maildir:
 
 $PY - "$IMAP_PORT" "$W/root.pem" "$DOVECOT" "$N" "$ROUNDS" <<'PY'
 import imaplib, socket, ssl, statistics, sys, time
-port, root, dovecot, n, rounds = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+port, root, command, n, rounds = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 
 class Kith(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
@@ -86,7 +86,7 @@ def kith():
     return c
 
 def dovecot():
-    return imaplib.IMAP4_stream(dovecot)
+    return imaplib.IMAP4_stream(command)
 
 def times(connect):
     c = connect()

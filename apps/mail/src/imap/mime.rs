@@ -144,6 +144,32 @@ impl<'a> Parsed<'a> {
     }
 }
 
+/// Whether a section is of the message's own header or text, which needs no MIME parse.
+pub fn is_top_level(section: &Section<'_>) -> bool {
+    matches!(
+        section,
+        Section::Header(None)
+            | Section::Text(None)
+            | Section::HeaderFields(None, _)
+            | Section::HeaderFieldsNot(None, _)
+    )
+}
+
+/// A top-level section cut from `raw` by finding the blank line (fast path of
+/// [`Parsed::section`] for clients that fetch headers of whole mailboxes).
+pub fn top_level(raw: &[u8], section: &Section<'_>) -> Option<Vec<u8>> {
+    let split = header_end(raw);
+    Some(match section {
+        Section::Header(None) => raw[..split].to_vec(),
+        Section::Text(None) => raw[split..].to_vec(),
+        Section::HeaderFields(None, names) => header_fields(&raw[..split], names.as_ref(), true),
+        Section::HeaderFieldsNot(None, names) => {
+            header_fields(&raw[..split], names.as_ref(), false)
+        }
+        _ => return None,
+    })
+}
+
 /// The root part and envelope of the message at `raw[offset..]`.
 fn parse_at(raw: &[u8], offset: usize, depth: usize) -> (Node, Envelope<'static>) {
     let bytes = &raw[offset..];
@@ -552,6 +578,9 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
             "Subject: two parts\r\n\r\n"
         );
         assert!(p.section(Some(&Section::Part(part(&[3])))).is_none());
+        for s in [Section::Header(None), Section::Text(None)] {
+            assert_eq!(top_level(MIXED, &s), p.section(Some(&s)), "{s:?}");
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ use imap_codec::{
 };
 use kith_store::{Hash, Store};
 
-use super::mime::{Parsed, header_end, istring};
+use super::mime::{self, Parsed, header_end, istring};
 use super::search::{self, Candidate};
 use crate::mailbox::{self, Error, Key, Mailbox};
 
@@ -1090,12 +1090,8 @@ impl Session {
                 MessageDataItemName::Envelope
                     | MessageDataItemName::Body
                     | MessageDataItemName::BodyStructure
-                    | MessageDataItemName::BodyExt {
-                        section: Some(_),
-                        ..
-                    }
-                    | MessageDataItemName::InternalDate
-            )
+            ) || matches!(n, MessageDataItemName::BodyExt { section: Some(s), .. }
+                if !mime::is_top_level(s))
         });
         let parsed = needs_mime.then(|| Parsed::new(&raw));
         let mut items = Vec::new();
@@ -1129,6 +1125,7 @@ impl Session {
                 } => {
                     let bytes = match (section, &parsed) {
                         (None, _) => Some(raw.clone()),
+                        (Some(s), _) if mime::is_top_level(s) => mime::top_level(&raw, s),
                         (Some(s), Some(p)) => p.section(Some(s)),
                         (Some(_), None) => None,
                     };
