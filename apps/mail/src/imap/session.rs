@@ -804,9 +804,6 @@ impl Session {
             if let Some((_, use_)) = SPECIAL_USE.iter().find(|(n, _)| n == name) {
                 items.push(attribute(use_));
             }
-            if subscribed.contains(name) && !lsub {
-                items.push(attribute("Subscribed"));
-            }
             let mailbox = to_imap_mailbox(name);
             let delimiter = Some(DELIMITER.try_into().expect("valid"));
             self.send(Response::Data(if lsub {
