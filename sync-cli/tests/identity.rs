@@ -205,12 +205,13 @@ fn up_serves_every_service_for_an_identity_and_status_lists_them_while_they_run(
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["contacts", "dns", "mail", "sync"], "{status}");
+    assert_eq!(names, ["contacts", "dns", "imap", "mail", "sync"], "{status}");
     let endpoint = |i: usize| services[i]["endpoints"][0].as_str().unwrap().to_string();
     assert_eq!(endpoint(1), format!("dns://{}", dns.addr));
     assert!(endpoint(0).starts_with("https://127.0.0.1:"), "{status}");
-    assert!(endpoint(2).starts_with("smtp://127.0.0.1:"), "{status}");
-    assert!(endpoint(3).starts_with("kith://127.0.0.1:"), "{status}");
+    assert!(endpoint(2).starts_with("imaps://127.0.0.1:"), "{status}");
+    assert!(endpoint(3).starts_with("smtp://127.0.0.1:"), "{status}");
+    assert!(endpoint(4).starts_with("kith://127.0.0.1:"), "{status}");
     let term = Command::new("kill")
         .args(["-TERM", &dns.child.id().to_string()])
         .status()
