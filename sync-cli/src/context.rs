@@ -24,6 +24,9 @@ pub struct Config {
     /// Where `kith serve calendar` and `kith up` serve CalDAV (default: a free port on
     /// the loopback address, or on `kith up --listen`).
     pub calendar_listen: Option<std::net::SocketAddr>,
+    /// Where `kith serve mail` and `kith up` serve IMAP over TLS (default: a free port on
+    /// the loopback address, or on `kith up --listen`).
+    pub imap_listen: Option<std::net::SocketAddr>,
     /// Other replicas this one syncs with, by name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub remotes: BTreeMap<String, Remote>,

@@ -216,6 +216,17 @@ fn up_serves_every_service_for_an_identity_and_status_lists_them_while_they_run(
     assert!(endpoint(1).starts_with("https://127.0.0.1:"), "{status}");
     assert!(endpoint(3).starts_with("smtp://127.0.0.1:"), "{status}");
     assert!(endpoint(4).starts_with("kith://127.0.0.1:"), "{status}");
+    let mail: Vec<&str> = services[3]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().split("://").next().unwrap())
+        .collect();
+    assert_eq!(
+        mail,
+        ["smtp", "submission", "submissions", "imaps"],
+        "{status}"
+    );
     let term = Command::new("kill")
         .args(["-TERM", &dns.child.id().to_string()])
         .status()

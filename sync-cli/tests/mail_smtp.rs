@@ -5,29 +5,12 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::Kith;
-
-/// `kith serve mail`, and the zone's DNS server it asks for SPF, DKIM and DMARC (which
-/// refuses every name outside the zone, so no test query leaves 127.0.0.1).
-struct MailServer {
-    child: Child,
-    dns: Child,
-    port: String,
-}
-
-impl Drop for MailServer {
-    fn drop(&mut self) {
-        for c in [&mut self.child, &mut self.dns] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::{Kith, Mail};
 
 /// alice.home.arpa with a mailbox for `me`, served on a free port.
-fn server() -> (Kith, MailServer) {
+fn server() -> (Kith, Mail) {
     let k = Kith {
         dir: tempfile::tempdir().unwrap(),
     };
@@ -35,7 +18,7 @@ fn server() -> (Kith, MailServer) {
     let empty = k.dir.path().join("empty.mbox");
     std::fs::write(&empty, b"").unwrap();
     k.ok(&["import", empty.to_str().unwrap(), "/mail/me/INBOX"]);
-    let s = restart(&k);
+    let s = k.spawn_mail();
     (k, s)
 }
 
@@ -69,7 +52,7 @@ fn inbox(k: &Kith) -> Vec<String> {
 fn swaks_delivers_and_relaying_is_refused() {
     let (k, s) = server();
     let (ok, text) = swaks(
-        &s.port,
+        &s.smtp,
         &[
             "--to",
             "me@alice.home.arpa",
@@ -89,17 +72,17 @@ fn swaks_delivers_and_relaying_is_refused() {
         "{stored}"
     );
 
-    let (ok, text) = swaks(&s.port, &["--to", "someone@example.com"]);
+    let (ok, text) = swaks(&s.smtp, &["--to", "someone@example.com"]);
     assert!(
         !ok && text.contains("554 5.7.1 Relay access denied"),
         "{text}"
     );
-    let (ok, text) = swaks(&s.port, &["--to", "nobody@alice.home.arpa"]);
+    let (ok, text) = swaks(&s.smtp, &["--to", "nobody@alice.home.arpa"]);
     assert!(!ok && text.contains("550 5.1.1"), "{text}");
 
     // Pipelined, over STARTTLS, to an address with a +tag.
     let (ok, text) = swaks(
-        &s.port,
+        &s.smtp,
         &["--to", "me+lists@alice.home.arpa", "--pipeline", "-tls"],
     );
     assert!(ok, "{text}");
@@ -140,7 +123,7 @@ fn smtplib_verifies_starttls_against_the_root_and_delivers_every_message() {
     let root = k.dir.path().join("root.pem");
     std::fs::write(&root, k.ok(&["identity", "root-cert"])).unwrap();
     let out = Command::new("python3")
-        .args(["-c", SMTPLIB, &s.port, root.to_str().unwrap()])
+        .args(["-c", SMTPLIB, &s.smtp, root.to_str().unwrap()])
         .output()
         .expect("python3 runs");
     assert!(
@@ -170,39 +153,16 @@ except Exception:
     pass
 "#;
 
-/// Restarts `kith serve mail` on the store of `k`, on a free port.
-fn restart(k: &Kith) -> MailServer {
-    let (dns, endpoint) = k.spawn_service(&["serve", "dns", "--listen", "127.0.0.1:0"]);
-    let resolver = endpoint.trim_start_matches("dns://");
-    let (child, line) = k.spawn_service(&[
-        "serve",
-        "mail",
-        "--smtp",
-        "127.0.0.1:0",
-        "--submission",
-        "127.0.0.1:0",
-        "--submissions",
-        "127.0.0.1:0",
-        "--resolver",
-        resolver,
-    ]);
-    let port = line
-        .strip_prefix("smtp://127.0.0.1:")
-        .unwrap_or_else(|| panic!("serve mail printed {line:?}"))
-        .to_string();
-    MailServer { child, dns, port }
-}
-
 #[test]
 fn a_server_killed_during_delivery_loses_no_acknowledged_message() {
     let (k, first) = server();
     drop(first);
     let mut acked = std::collections::BTreeSet::new();
     for round in 0..25u64 {
-        let mut s = restart(&k);
+        let mut s = k.spawn_mail();
         let start = (round * 100_000).to_string();
         let mut client = Command::new("python3")
-            .args(["-c", SENDER, &s.port, &start])
+            .args(["-c", SENDER, &s.smtp, &start])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs");

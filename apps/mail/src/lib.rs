@@ -1,6 +1,6 @@
 //! kith-mail is Kith's mail over the store: messages kept byte for byte in the user's
 //! mailboxes under `/mail/<user>/`, each beside a small flags file, received over SMTP
-//! and (later) served over IMAP to Thunderbird, mutt and Apple Mail. It sits on
+//! and served over IMAP to Thunderbird, mutt, mbsync and Apple Mail. It sits on
 //! kith-store; the `kith` CLI gives it kith-identity's certificates.
 //!
 //! [`mailbox`] is the layout in the store (UIDs, flags, messages waiting for a UID);
@@ -8,13 +8,21 @@
 //! replicas changed the same message's flags; [`maildir`] turns mailboxes into Maildirs
 //! and back, and reads mbox files; [`smtp`] receives mail for the user's domains and
 //! takes the user's own mail on the submission ports; [`queue`] keeps mail for other
-//! domains in the store, DKIM-signed, until their servers take it. Inbound mail is
-//! checked for SPF, DKIM and DMARC on the way in.
+//! domains in the store, DKIM-signed, until their servers take it; [`imap`] serves the
+//! mailboxes. Inbound mail is checked for SPF, DKIM and DMARC on the way in.
 
 pub mod flags;
+pub mod imap;
 pub mod mailbox;
 pub mod maildir;
 pub mod queue;
 pub mod smtp;
 
 pub use flags::FlagsMerge;
+
+/// Checks a user's password, for IMAP and submission sign-in; the `kith` CLI backs it
+/// with the accounts of `kith user add`.
+pub trait Accounts: Send + Sync {
+    /// Whether `password` is `user`'s password.
+    fn verify(&self, user: &str, password: &str) -> bool;
+}

@@ -5,8 +5,10 @@
 //! /mail/<user>/<mailbox>[/<child mailbox>...]/
 //!     .uidvalidity          decimal; fixed when the mailbox is made
 //!     .uidnext              decimal; the next UID (merges as the larger of two)
+//!     .modseq               decimal; the highest mod-sequence (CONDSTORE, RFC 7162)
 //!     .cur/<uid>.eml        a message with its UID
 //!     .cur/<uid>.flags      its flags, one per line (merges as sets, see `flags`)
+//!     .cur/<uid>.modseq     decimal; its mod-sequence (absent: 1)
 //!     .new/<id>.eml         a message that has no UID yet (delivered by another
 //!     .new/<id>.flags       replica, or imported from a Maildir); `id` names its bytes
 //! ```
@@ -28,6 +30,8 @@ use crate::flags::{format_flags, parse_flags};
 pub const UIDVALIDITY: &str = ".uidvalidity";
 /// The file holding a mailbox's next UID.
 pub const UIDNEXT: &str = ".uidnext";
+/// The file holding a mailbox's highest mod-sequence.
+pub const MODSEQ: &str = ".modseq";
 /// The folder of messages with UIDs.
 pub const CUR: &str = ".cur";
 /// The folder of messages waiting for a UID.
@@ -138,7 +142,57 @@ impl Mailbox {
         Ok((validity, next))
     }
 
-    fn number(&self, store: &Store, root: &Hash, file: &str) -> Result<Option<u32>, Error> {
+    /// The mailbox's highest mod-sequence (1 when nothing was counted yet).
+    pub fn highest_modseq(&self, store: &Store, root: &Hash) -> Result<u64, Error> {
+        Ok(self.number(store, root, MODSEQ)?.unwrap_or(1).max(1))
+    }
+
+    /// Counts one more change: writes and returns the next mod-sequence.
+    pub fn bump_modseq(&self, store: &Store, tx: &mut Transaction) -> Result<u64, Error> {
+        let next = self.highest_modseq(store, &tx.tree()?)? + 1;
+        tx.put(
+            &format!("{}/{MODSEQ}", self.path),
+            format!("{next}\n").as_bytes(),
+        )?;
+        Ok(next)
+    }
+
+    /// Sets the mod-sequence of the message with `uid`.
+    pub fn set_modseq(&self, tx: &mut Transaction, uid: u32, modseq: u64) -> Result<(), Error> {
+        let path = Key::Uid(uid).path(&self.path, "modseq");
+        tx.put(&path, format!("{modseq}\n").as_bytes())?;
+        Ok(())
+    }
+
+    /// The mod-sequences written for messages (those without one have 1).
+    pub fn modseqs(&self, store: &Store, root: &Hash) -> Result<BTreeMap<u32, u64>, Error> {
+        let dir = format!("{}/{CUR}", self.path);
+        let mut out = BTreeMap::new();
+        if store.find(root, &dir)?.is_none() {
+            return Ok(out);
+        }
+        for entry in store.list(root, &dir)? {
+            let Some(uid) = entry
+                .name
+                .strip_suffix(".modseq")
+                .and_then(|stem| stem.parse().ok())
+            else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&store.blob(&entry.hash)?).into_owned();
+            if let Ok(modseq) = text.trim().parse() {
+                out.insert(uid, modseq);
+            }
+        }
+        Ok(out)
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        store: &Store,
+        root: &Hash,
+        file: &str,
+    ) -> Result<Option<T>, Error> {
         let path = format!("{}/{file}", self.path);
         let Some(bytes) = store.get(root, &path)? else {
             return Ok(None);
@@ -227,7 +281,30 @@ impl Mailbox {
     pub fn expunge(&self, tx: &mut Transaction, key: &Key) -> Result<(), Error> {
         tx.remove(&key.path(&self.path, "eml"))?;
         tx.remove(&key.path(&self.path, "flags"))?;
+        tx.remove(&key.path(&self.path, "modseq"))?;
         Ok(())
+    }
+
+    /// Puts an already stored blob in the mailbox under the next UID, with `flags`;
+    /// returns the UID. A copy or an append on the replica serving IMAP.
+    pub fn put_with_uid(
+        &self,
+        store: &Store,
+        tx: &mut Transaction,
+        blob: Hash,
+        flags: &BTreeSet<String>,
+    ) -> Result<u32, Error> {
+        let (_, next) = self.uids(store, &tx.tree()?)?;
+        let key = Key::Uid(next);
+        tx.set(&key.path(&self.path, "eml"), Some((EntryKind::File, blob)))?;
+        self.set_flags(tx, &key, flags)?;
+        let modseq = self.bump_modseq(store, tx)?;
+        self.set_modseq(tx, next, modseq)?;
+        tx.put(
+            &format!("{}/{UIDNEXT}", self.path),
+            format!("{}\n", next + 1).as_bytes(),
+        )?;
+        Ok(next)
     }
 
     /// Gives every message under `.new/` the next UID, in name order; returns the UIDs
@@ -253,9 +330,46 @@ impl Mailbox {
                 &format!("{}/{UIDNEXT}", self.path),
                 format!("{next}\n").as_bytes(),
             )?;
+            let modseq = self.bump_modseq(store, tx)?;
+            for uid in &given {
+                self.set_modseq(tx, *uid, modseq)?;
+            }
         }
         Ok(given)
     }
+}
+
+/// The names of `user`'s mailboxes at `root` (`INBOX`, `Archive/2024`), sorted.
+pub fn mailboxes(store: &Store, root: &Hash, user: &str) -> Result<Vec<String>, Error> {
+    check_name(user)?;
+    let mut out = Vec::new();
+    collect(store, root, &format!("/mail/{user}"), "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn collect(
+    store: &Store,
+    root: &Hash,
+    dir: &str,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), Error> {
+    if !matches!(store.find(root, dir)?, Some((EntryKind::Dir, _))) {
+        return Ok(());
+    }
+    for entry in store.list(root, dir)? {
+        if entry.kind != EntryKind::Dir || entry.name.starts_with('.') {
+            continue;
+        }
+        let name = format!("{prefix}{}", entry.name);
+        let path = format!("{dir}/{}", entry.name);
+        if Mailbox::at(&path).exists(store, root)? {
+            out.push(name.clone());
+        }
+        collect(store, root, &path, &format!("{name}/"), out)?;
+    }
+    Ok(())
 }
 
 /// Checks a `/`-separated mailbox or user name.

@@ -16,6 +16,7 @@ use kith_identity::link::Credentials;
 use kith_identity::{Provider, Site, keys, local};
 use kith_mail::queue;
 use kith_mail::smtp::{self, server::Tls};
+use kith_mail::{Accounts, imap};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
@@ -39,8 +40,8 @@ pub enum Service {
     Contacts(Contacts),
     /// CalDAV calendars over HTTPS, for DAVx5, Thunderbird, Apple Calendar, vdirsyncer
     Calendar(Calendar),
-    /// Mail: inbound SMTP for the zone's domain, with STARTTLS (IMAP and submission
-    /// arrive later)
+    /// Mail: inbound SMTP for the zone's domain (STARTTLS), submission for the user's
+    /// clients with the outbound queue, and IMAP over TLS, for the accounts of `kith user add`
     Mail(Mail),
 }
 
@@ -103,6 +104,10 @@ pub struct Mail {
     /// Address for submission over implicit TLS (RFC 8314)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:465")]
     pub submissions: SocketAddr,
+    /// Address for IMAP over TLS [default: `imap_listen` in kith.toml, else 127.0.0.1
+    /// on a free port; 993 is what clients expect]
+    #[arg(long, value_name = "ADDR")]
+    pub imap: Option<SocketAddr>,
     /// The largest message accepted, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 50)]
     pub max_size: usize,
@@ -125,6 +130,7 @@ impl Mail {
             smtp: any,
             submission: any,
             submissions: any,
+            imap: None,
             max_size: 50,
             resolver: Vec::new(),
             outbound_port: 25,
@@ -209,18 +215,6 @@ async fn start_dav(
 /// fresh certificate that also names the loopback and listening addresses (so clients
 /// can verify `https://127.0.0.1:PORT/` against the root; the key, and so the zone's
 /// TLSA records, stay the same); otherwise the stored `dav` certificate is used.
-/// Checks passwords against the accounts of `kith user add`, at the branch head.
-fn passwords(ctx: &Context) -> smtp::server::PasswordCheck {
-    let (store, branch) = (ctx.store.clone(), ctx.branch().to_string());
-    let verifier = kith_dav::accounts::Verifier::default();
-    Arc::new(move |user, password| {
-        store
-            .head_tree(&branch)
-            .map(|root| verifier.check(&store, &root, user, password))
-            .is_ok_and(|good| good.unwrap_or(false))
-    })
-}
-
 /// The zone's DKIM signer, when this replica holds the key (the one that made the zone).
 fn dkim(ctx: &Context, domain: &str) -> Result<Option<Arc<queue::Dkim>>> {
     let Some(pem) = local::Local::new(&ctx.dir).read(local::DKIM_KEY)? else {
@@ -275,6 +269,24 @@ fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>
         &format!("{cert}{root_pem}"),
         &key,
     )?)
+}
+
+/// The accounts of `kith user add`, read from the branch head at each login.
+struct StoreAccounts {
+    store: kith_store::Store,
+    branch: String,
+    verifier: kith_dav::accounts::Verifier,
+}
+
+impl Accounts for StoreAccounts {
+    fn verify(&self, user: &str, password: &str) -> bool {
+        let Ok(root) = self.store.head_tree(&self.branch) else {
+            return false;
+        };
+        self.verifier
+            .check(&self.store, &root, user, password)
+            .unwrap_or(false)
+    }
 }
 
 /// Services started in this process, each registered for `kith status` until stopped.
@@ -350,11 +362,17 @@ impl Suite {
         let domain = origin.trim_end_matches('.').to_ascii_lowercase();
         let credentials = Credentials::of_service(&site, "mail", &ctx.author())?;
         let host = format!("mail.{domain}");
+        let tls = credentials.public_server_config()?;
+        let accounts: Arc<dyn Accounts> = Arc::new(StoreAccounts {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            verifier: kith_dav::accounts::Verifier::default(),
+        });
         let service = smtp::server::Service {
             store: ctx.store.clone(),
             branch: ctx.branch().to_string(),
             author: format!("{}/mail", ctx.author()),
-            tls: credentials.public_server_config()?,
+            tls: Arc::clone(&tls),
             config: smtp::Config {
                 host: host.clone(),
                 domains: vec![domain.clone()],
@@ -362,7 +380,7 @@ impl Suite {
                 offer_tls: true,
                 mode: smtp::Mode::Inbound,
             },
-            passwords: passwords(ctx),
+            accounts: Arc::clone(&accounts),
             dkim: dkim(ctx, &domain)?,
             checker: Some(Arc::new(
                 smtp::auth::Checker::new(&mail.resolver, self.runtime.handle().clone(), &host)
@@ -394,6 +412,18 @@ impl Suite {
             }
             .run(),
         );
+        let listen = mail
+            .imap
+            .or(ctx.config.imap_listen)
+            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let config = imap::Config {
+            store: ctx.store.clone(),
+            branch: ctx.branch().to_string(),
+            author: format!("{}/imap", ctx.author()),
+            accounts,
+        };
+        let imaps = imap::server::start(config, tls, listen)
+            .with_context(|| format!("listening on {listen}"))?;
         self.register(
             ctx,
             "mail",
@@ -401,6 +431,7 @@ impl Suite {
                 format!("smtp://{inbound}"),
                 format!("submission://{starttls}"),
                 format!("submissions://{implicit}"),
+                format!("imaps://{imaps}"),
             ],
         )
     }

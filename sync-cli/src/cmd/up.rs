@@ -15,7 +15,7 @@ use crate::context::{Config, Context, store_dir};
 /// Run Kith on this machine: open the store (creating it on first run) and serve every
 /// service it is set up for until interrupted (sync on its published port 7447 when
 /// free, every other service on a free port); `kith status` lists
-/// their endpoints. Today that is DNS, sync, contacts (CardDAV), calendar (CalDAV) and inbound mail (SMTP), once the store has an identity
+/// their endpoints. Today that is DNS, sync, contacts (CardDAV), calendar (CalDAV) and mail (SMTP, submission, IMAP), once the store has an identity
 /// (`kith init --zone NAME`); the other services arrive with their crates.
 #[derive(Args, Debug)]
 pub struct Up {
@@ -78,7 +78,9 @@ impl Up {
                 .or(Some(SocketAddr::new(self.listen, 0))),
         };
         suite.calendar(&ctx, &calendar)?;
-        suite.mail(&ctx, &Mail::on(self.listen))?;
+        let mut mail = Mail::on(self.listen);
+        mail.imap = ctx.config.imap_listen.or(mail.imap);
+        suite.mail(&ctx, &mail)?;
         suite.run(&ctx)
     }
 }

@@ -64,6 +64,43 @@ impl Kith {
         (child, endpoints)
     }
 
+    /// Starts `kith serve mail` on free ports, with the zone's DNS server as its resolver
+    /// (it refuses every name outside the zone, so the sender checks stay on 127.0.0.1).
+    pub fn spawn_mail(&self) -> Mail {
+        let (dns, endpoint) = self.spawn_service(&["serve", "dns", "--listen", "127.0.0.1:0"]);
+        let resolver = endpoint.trim_start_matches("dns://").to_string();
+        let any = "127.0.0.1:0";
+        let (child, endpoints) = self.spawn_endpoints(&[
+            "serve",
+            "mail",
+            "--smtp",
+            any,
+            "--submission",
+            any,
+            "--submissions",
+            any,
+            "--imap",
+            any,
+            "--resolver",
+            &resolver,
+        ]);
+        let port = |scheme: &str| {
+            endpoints
+                .iter()
+                .find_map(|e| e.strip_prefix(&format!("{scheme}://127.0.0.1:")))
+                .unwrap_or_else(|| panic!("serve mail announced {endpoints:?}"))
+                .to_string()
+        };
+        Mail {
+            smtp: port("smtp"),
+            submission: port("submission"),
+            submissions: port("submissions"),
+            imap: port("imaps"),
+            child,
+            dns,
+        }
+    }
+
     /// Runs a command, feeding `stdin`.
     pub fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
@@ -137,4 +174,23 @@ pub fn vcard(i: usize) -> String {
     }
     s.push_str("END:VCARD\r\n");
     s
+}
+
+/// A running `kith serve mail` and the DNS server it resolves through; both stop on drop.
+pub struct Mail {
+    pub child: std::process::Child,
+    pub dns: std::process::Child,
+    pub smtp: String,
+    pub submission: String,
+    pub submissions: String,
+    pub imap: String,
+}
+
+impl Drop for Mail {
+    fn drop(&mut self) {
+        for c in [&mut self.child, &mut self.dns] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -23,15 +23,13 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use super::auth::Checker;
 use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
 use super::writer::{Delivery, Writer};
+use crate::Accounts;
 use crate::queue::Dkim;
 
 /// How long a client may stay silent.
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// Most connections served at once.
 const MAX_CONNECTIONS: usize = 64;
-
-/// Whether a password (second argument) is a user's (first).
-pub type PasswordCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// What the service needs: the store branch it delivers to, its TLS configuration and
 /// the session settings.
@@ -47,8 +45,8 @@ pub struct Service {
     pub tls: Arc<ServerConfig>,
     /// Session settings.
     pub config: Config,
-    /// Checks a user's password (submission sign-in).
-    pub passwords: PasswordCheck,
+    /// The accounts users sign in with (submission).
+    pub accounts: Arc<dyn Accounts>,
     /// Signs mail queued for other domains.
     pub dkim: Option<Arc<Dkim>>,
     /// Checks SPF, DKIM and DMARC of inbound mail (none: no `Authentication-Results`).
@@ -183,7 +181,7 @@ impl Directory for Users<'_> {
     }
 
     fn authenticate(&self, user: &str, password: &str) -> bool {
-        (self.0.passwords)(user, password)
+        self.0.accounts.verify(user, password)
     }
 }
 

@@ -1,0 +1,15 @@
+//! IMAP (RFC 9051 IMAP4rev2, RFC 3501 IMAP4rev1) over implicit TLS: the user's
+//! mailboxes in the store, served to Thunderbird, mutt, mbsync and Apple Mail.
+//!
+//! [`session`] is the protocol over the store, sans-IO, on `imap-codec`; [`mime`] the
+//! ENVELOPE, BODYSTRUCTURE and body sections cut from the stored bytes; [`search`] the
+//! SEARCH keys; [`server`] runs sessions over TLS, one thread each, and wakes idling
+//! clients when the store's branch moves. Flag changes, appends, copies, moves and
+//! expunges are each one store commit.
+
+pub mod mime;
+pub mod search;
+pub mod server;
+pub mod session;
+
+pub use session::{Accounts, Config, Session};
