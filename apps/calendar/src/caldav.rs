@@ -499,8 +499,14 @@ mod tests {
         );
         let todo = wrap("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n");
         let event = wrap("BEGIN:VEVENT\r\nUID:e\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\n");
-        assert!(Calendars.check_item(todo.as_bytes(), &dead).is_ok());
-        let refused = Calendars.check_item(event.as_bytes(), &dead).unwrap_err();
+        assert!(
+            Calendars::default()
+                .check_item(todo.as_bytes(), &dead)
+                .is_ok()
+        );
+        let refused = Calendars::default()
+            .check_item(event.as_bytes(), &dead)
+            .unwrap_err();
         assert_eq!(
             refused.condition,
             Some(Name::new(CALDAV, "supported-calendar-component"))

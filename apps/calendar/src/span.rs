@@ -19,10 +19,15 @@ use crate::timerange::{self, TimeRange};
 /// Most spans kept before the cache starts over.
 const MAX_SPANS: usize = 200_000;
 
-/// Spans by blob and the zone floating times were read in.
+/// A blob and the zone its floating times were read in.
+type Key = (Hash, String);
+/// First start and last end, in UTC seconds (`None`: unbounded).
+type Span = Option<(i64, i64)>;
+
+/// Spans by blob and zone.
 #[derive(Debug, Default)]
 pub struct Spans {
-    known: Mutex<HashMap<(Hash, String), Option<(i64, i64)>>>,
+    known: Mutex<HashMap<Key, Span>>,
 }
 
 impl Spans {
@@ -46,14 +51,14 @@ impl Spans {
         range.end.is_none_or(|end| end > first) && range.start.is_none_or(|start| start <= last)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Hash, String), Option<(i64, i64)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Span>> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// The first start and last end of a non-recurring, events-only object; `None` when it
 /// has no such bounds (or does not parse).
-fn span_of(bytes: &[u8], zone: Tz) -> Option<(i64, i64)> {
+fn span_of(bytes: &[u8], zone: Tz) -> Span {
     let text = std::str::from_utf8(bytes).ok()?;
     let calcard::Entry::ICalendar(cal) = calcard::Parser::new(text).entry() else {
         return None;
