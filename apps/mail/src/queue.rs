@@ -382,24 +382,11 @@ impl Sender {
     }
 
     fn resolver(&self) -> Result<TokioResolver, String> {
-        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
         let builder = if self.resolvers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| e.to_string())?
         } else {
-            let servers = self
-                .resolvers
-                .iter()
-                .map(|a| {
-                    let mut server = NameServerConfig::udp_and_tcp(a.ip());
-                    server
-                        .connections
-                        .iter_mut()
-                        .for_each(|c| c.port = a.port());
-                    server
-                })
-                .collect();
             TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, vec![], servers),
+                resolver_config(&self.resolvers),
                 hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
             )
         };
@@ -587,6 +574,23 @@ impl Sender {
         }
         unreachable!("the loop returns")
     }
+}
+
+/// A resolver configuration that asks exactly `servers` (UDP, then TCP).
+pub fn resolver_config(servers: &[SocketAddr]) -> hickory_resolver::config::ResolverConfig {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    let servers = servers
+        .iter()
+        .map(|a| {
+            let mut server = NameServerConfig::udp_and_tcp(a.ip());
+            server
+                .connections
+                .iter_mut()
+                .for_each(|c| c.port = a.port());
+            server
+        })
+        .collect();
+    ResolverConfig::from_parts(None, vec![], servers)
 }
 
 fn corrupt(path: &str, detail: impl std::fmt::Display) -> Error {

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::ResolverOpts;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
@@ -34,18 +34,7 @@ impl Checker {
         let authenticator = if resolvers.is_empty() {
             MessageAuthenticator::new_system_conf()
         } else {
-            let servers = resolvers
-                .iter()
-                .map(|a| {
-                    let mut server = NameServerConfig::udp_and_tcp(a.ip());
-                    server
-                        .connections
-                        .iter_mut()
-                        .for_each(|c| c.port = a.port());
-                    server
-                })
-                .collect();
-            let config = ResolverConfig::from_parts(None, vec![], servers);
+            let config = crate::queue::resolver_config(resolvers);
             MessageAuthenticator::new(config, ResolverOpts::default())
         }
         .map_err(|e| format!("setting up the DNS resolver for SPF, DKIM and DMARC: {e}"))?;
