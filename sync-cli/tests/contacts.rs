@@ -10,27 +10,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use common::Kith;
-
-/// The python Debian's packages install into (not a pyenv shim).
-const PYTHON: &str = "/usr/bin/python3";
-
-/// A store with an identity and the accounts `ada` (password `ada-pw`) and `bob`.
-fn site() -> Kith {
-    let k = Kith {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    k.ok(&["init", "--zone", "ada.home.arpa", "--device", "board"]);
-    for user in ["ada", "bob"] {
-        let out = k.run_with(&["user", "add", user], format!("{user}-pw\n").as_bytes());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    k
-}
+use common::{Kith, PYTHON, dav_site as site};
 
 /// A `kith serve contacts` process; killed when dropped.
 struct Dav {

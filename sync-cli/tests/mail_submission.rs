@@ -13,9 +13,7 @@ mod common;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::Kith;
-
-const PYTHON: &str = "/usr/bin/python3";
+use common::{Kith, PYTHON};
 
 /// A site: its store and the services it runs.
 struct Site {

@@ -20,7 +20,7 @@ use crate::timerange::{self, TimeRange};
 const MAX_SPANS: usize = 200_000;
 
 /// A blob and the zone its floating times were read in.
-type Key = (Hash, String);
+type Key = (Hash, Tz);
 /// First start and last end, in UTC seconds (`None`: unbounded).
 type Span = Option<(i64, i64)>;
 
@@ -34,7 +34,7 @@ impl Spans {
     /// Whether the object `bytes` (blob `hash`) may occur in `range`; false only when it
     /// certainly does not.
     pub fn may_occur(&self, hash: &Hash, bytes: &[u8], range: &TimeRange, zone: Tz) -> bool {
-        let key = (*hash, format!("{zone:?}"));
+        let key = (*hash, zone);
         let cached = self.lock().get(&key).copied();
         let span = cached.unwrap_or_else(|| {
             let span = span_of(bytes, zone);

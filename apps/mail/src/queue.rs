@@ -142,12 +142,13 @@ pub fn list(store: &Store, branch: &str) -> Result<Vec<(String, Entry)>, Error> 
         let Some(id) = file.name.strip_suffix(".json") else {
             continue;
         };
-        let bytes = store.blob(&file.hash)?;
-        let entry = serde_json::from_slice(&bytes)
-            .map_err(|e| corrupt(&format!("{QUEUE_DIR}/{id}.json"), e))?;
-        out.push((id.to_string(), entry));
+        out.push((id.to_string(), parse_entry(id, &store.blob(&file.hash)?)?));
     }
     Ok(out)
+}
+
+fn parse_entry(id: &str, json: &[u8]) -> Result<Entry, Error> {
+    serde_json::from_slice(json).map_err(|e| corrupt(&format!("{QUEUE_DIR}/{id}.json"), e))
 }
 
 fn write_entry(tx: &mut Transaction, id: &str, entry: &Entry) -> Result<(), Error> {
@@ -240,8 +241,9 @@ impl Sender {
             }
         });
         self.recover();
+        let resolver = self.resolver().await;
         loop {
-            let wait = match self.pass().await {
+            let wait = match self.pass(&resolver).await {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!("outbound queue: {e}");
@@ -270,7 +272,7 @@ impl Sender {
     }
 
     /// One pass over the due messages; returns how long until the next is due.
-    async fn pass(&self) -> Result<Duration, Error> {
+    async fn pass(&self, resolver: &TokioResolver) -> Result<Duration, Error> {
         let now = kith_store::now_millis();
         let mut next = i64::MAX;
         for (id, entry) in list(&self.store, &self.branch)? {
@@ -278,7 +280,7 @@ impl Sender {
                 next = next.min(entry.next_attempt_ms);
                 continue;
             }
-            self.attempt(&id, entry).await?;
+            self.attempt(resolver, &id, entry).await?;
         }
         let wait = next
             .saturating_sub(kith_store::now_millis())
@@ -287,7 +289,7 @@ impl Sender {
     }
 
     /// Tries every pending recipient of one message, domain by domain.
-    async fn attempt(&self, id: &str, entry: Entry) -> Result<(), Error> {
+    async fn attempt(&self, resolver: &TokioResolver, id: &str, entry: Entry) -> Result<(), Error> {
         let root = self.store.head_tree(&self.branch)?;
         let Some(message) = self.store.get(&root, &format!("{QUEUE_DIR}/{id}.eml"))? else {
             return Err(corrupt(&format!("{QUEUE_DIR}/{id}.eml"), "missing"));
@@ -307,7 +309,7 @@ impl Sender {
         for (domain, addresses) in by_domain {
             self.set_states(id, &addresses, |r| r.state = State::Sending)?;
             let outcomes = self
-                .send_to_domain(&domain, &entry.from, &addresses, &message)
+                .send_to_domain(resolver, &domain, &entry.from, &addresses, &message)
                 .await;
             self.record(id, &outcomes)?;
         }
@@ -317,12 +319,13 @@ impl Sender {
     /// Sends to one domain's mail servers, trying each MX in order.
     async fn send_to_domain(
         &self,
+        resolver: &TokioResolver,
         domain: &str,
         from: &str,
         to: &[String],
         message: &[u8],
     ) -> Vec<(String, Outcome)> {
-        let hosts = match self.mail_hosts(domain).await {
+        let hosts = match mail_hosts(resolver, domain).await {
             Ok(hosts) if !hosts.is_empty() => hosts,
             Ok(_) => {
                 return all(to, || {
@@ -345,43 +348,19 @@ impl Sender {
         all(to, || Outcome::Temporary(last.clone()))
     }
 
-    /// The addresses of a domain's mail servers, best first (RFC 5321, section 5.1).
-    async fn mail_hosts(&self, domain: &str) -> Result<Vec<(String, IpAddr)>, String> {
-        let resolver = self.resolver()?;
-        let names: Vec<String> = match resolver.mx_lookup(format!("{domain}.")).await {
-            Ok(mx) => {
-                let mut records: Vec<_> = mx
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        hickory_resolver::proto::rr::RData::MX(mx) => {
-                            Some((mx.preference, mx.exchange.to_ascii()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                records.sort();
-                if records.iter().any(|(_, n)| n == ".") {
-                    return Ok(Vec::new());
-                }
-                records.into_iter().map(|(_, n)| n).collect()
+    /// The resolver for MX lookups, built once; waits and tries again while the system
+    /// gives no DNS configuration (the queue keeps its messages meanwhile).
+    async fn resolver(&self) -> TokioResolver {
+        loop {
+            match self.build_resolver() {
+                Ok(resolver) => return resolver,
+                Err(e) => tracing::warn!("outbound queue: no DNS resolver yet: {e}"),
             }
-            Err(e) if e.is_no_records_found() => vec![format!("{domain}.")],
-            Err(e) => return Err(e.to_string()),
-        };
-        let mut out = Vec::new();
-        for name in names {
-            if let Ok(ips) = resolver.lookup_ip(name.as_str()).await {
-                out.extend(
-                    ips.iter()
-                        .map(|ip| (name.trim_end_matches('.').to_string(), ip)),
-                );
-            }
+            tokio::time::sleep(Duration::from_secs(30)).await;
         }
-        Ok(out)
     }
 
-    fn resolver(&self) -> Result<TokioResolver, String> {
+    fn build_resolver(&self) -> Result<TokioResolver, String> {
         let builder = if self.resolvers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| e.to_string())?
         } else {
@@ -445,10 +424,12 @@ impl Sender {
 
     /// The entry of message `id`, if it is still queued.
     fn entry(&self, id: &str) -> Result<Option<Entry>, Error> {
-        Ok(list(&self.store, &self.branch)?
-            .into_iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, e)| e))
+        let root = self.store.head_tree(&self.branch)?;
+        let file = format!("{QUEUE_DIR}/{id}.json");
+        match self.store.get(&root, &file)? {
+            Some(json) => parse_entry(id, &json).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Applies one attempt's outcomes to an entry and schedules the next attempt.
@@ -598,6 +579,44 @@ fn corrupt(path: &str, detail: impl std::fmt::Display) -> Error {
         path: path.to_string(),
         detail: detail.to_string(),
     }
+}
+
+/// The addresses of a domain's mail servers, best first (RFC 5321, section 5.1).
+async fn mail_hosts(
+    resolver: &TokioResolver,
+    domain: &str,
+) -> Result<Vec<(String, IpAddr)>, String> {
+    let names: Vec<String> = match resolver.mx_lookup(format!("{domain}.")).await {
+        Ok(mx) => {
+            let mut records: Vec<_> = mx
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    hickory_resolver::proto::rr::RData::MX(mx) => {
+                        Some((mx.preference, mx.exchange.to_ascii()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            records.sort();
+            if records.iter().any(|(_, n)| n == ".") {
+                return Ok(Vec::new());
+            }
+            records.into_iter().map(|(_, n)| n).collect()
+        }
+        Err(e) if e.is_no_records_found() => vec![format!("{domain}.")],
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        if let Ok(ips) = resolver.lookup_ip(name.as_str()).await {
+            out.extend(
+                ips.iter()
+                    .map(|ip| (name.trim_end_matches('.').to_string(), ip)),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The same outcome for every recipient.

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The python Debian's packages install into (not a pyenv shim).
+pub const PYTHON: &str = "/usr/bin/python3";
+
 /// A temporary store and the `kith` binary to drive it.
 pub struct Kith {
     pub dir: tempfile::TempDir,
@@ -193,4 +196,22 @@ impl Drop for Mail {
             let _ = c.wait();
         }
     }
+}
+
+/// A store with an identity and the accounts `ada` (password `ada-pw`) and `bob`, as the
+/// DAV tests use it.
+pub fn dav_site() -> Kith {
+    let k = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    k.ok(&["init", "--zone", "ada.home.arpa", "--device", "board"]);
+    for user in ["ada", "bob"] {
+        let out = k.run_with(&["user", "add", user], format!("{user}-pw\n").as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    k
 }
