@@ -10,6 +10,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../scripts/env.sh"
+source "$here/radicale.sh"
 cd "$KITH_ROOT"
 TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
 N="${1:-10000}"
@@ -57,33 +58,7 @@ for _ in $(seq 100); do [[ -s "$W/kith.out" ]] && break; sleep 0.1; done
 KITH_URL=$(head -1 "$W/kith.out")
 
 # Radicale: the same files in its folder layout, TLS with Kith's stored dav certificate.
-RPORT=$(free_port)
-mkdir -p "$W/radicale/collection-root/bench/default"
-cp "$W/book/"*.vcf "$W/radicale/collection-root/bench/default/"
-echo '{"tag": "VADDRESSBOOK"}' >"$W/radicale/collection-root/bench/default/.Radicale.props"
-"$KITH" get /identity/services/dav.pem >"$W/dav.pem"
-cp "$KITH_STORE/local/services/dav.key" "$W/dav.key"
-echo "bench:bench-pw" >"$W/htpasswd"
-cat >"$W/radicale.conf" <<CONF
-[server]
-hosts = 127.0.0.1:$RPORT
-ssl = True
-certificate = $W/dav.pem
-key = $W/dav.key
-[auth]
-type = htpasswd
-htpasswd_filename = $W/htpasswd
-htpasswd_encryption = plain
-[storage]
-filesystem_folder = $W/radicale
-[rights]
-type = owner_only
-[logging]
-level = warning
-CONF
-radicale --config "$W/radicale.conf" 2>"$W/radicale.log" &
-pids+=($!); RADICALE_PID=$!
-for _ in $(seq 100); do $PY -c "import socket; socket.create_connection(('127.0.0.1',$RPORT))" 2>/dev/null && break; sleep 0.1; done
+start_radicale "$W/book" VADDRESSBOOK
 
 $PY - "$KITH_URL" "https://127.0.0.1:$RPORT/" "$W/root.pem" "$N" "$ROUNDS" <<'PY'
 import base64, http.client, random, re, ssl, statistics, sys, time, urllib.parse
