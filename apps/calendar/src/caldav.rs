@@ -22,7 +22,7 @@ use kith_dav::xml::{APPLE, CALDAV, DAV, Element, Name, escape};
 use kith_dav::{CollectionKind, MetadataFile, Refusal, Reply};
 
 use crate::filter::{Filter, parse_range};
-use crate::span::Spans;
+use crate::occurrences::Occurrences;
 use crate::timerange::{self, TimeRange, format_utc};
 
 /// The largest calendar object accepted, in bytes.
@@ -33,7 +33,7 @@ pub const COMPONENTS: [&str; 3] = ["VEVENT", "VTODO", "VJOURNAL"];
 /// Calendars: the CalDAV collection kind.
 #[derive(Clone, Debug, Default)]
 pub struct Calendars {
-    spans: Arc<Spans>,
+    occurrences: Arc<Occurrences>,
 }
 
 impl CollectionKind for Calendars {
@@ -172,7 +172,7 @@ impl CollectionKind for Calendars {
         if body.is(CALDAV, "calendar-multiget") {
             Some(Ok(multiget(report, body)))
         } else if body.is(CALDAV, "calendar-query") {
-            Some(calendar_query(&self.spans, report, body))
+            Some(calendar_query(&self.occurrences, report, body))
         } else if body.is(CALDAV, "free-busy-query") {
             Some(free_busy(report, body))
         } else {
@@ -361,7 +361,14 @@ fn internal(e: kith_dav::Error) -> Refusal {
 
 /// `calendar-query` (RFC 4791 §7.8). `calendar-data` comes back whole, or expanded when
 /// it asks (`limit-recurrence-set` and property selection are not applied).
-fn calendar_query(spans: &Arc<Spans>, report: &Report, body: &Element) -> Result<Reply, Refusal> {
+///
+/// The remembered [`Occurrences`] decide the time ranges, so most objects are never read;
+/// the rest of the filter, if any, is evaluated on the object itself.
+fn calendar_query(
+    occurrences: &Arc<Occurrences>,
+    report: &Report,
+    body: &Element,
+) -> Result<Reply, Refusal> {
     let props = requested_props(body);
     let filter = body
         .child(CALDAV, "filter")
@@ -369,14 +376,20 @@ fn calendar_query(spans: &Arc<Spans>, report: &Report, body: &Element) -> Result
         .and_then(Filter::parse)?;
     let zone = query_zone(report, body);
     let ranges = filter.required_ranges();
+    let decided = filter.is_time_ranges_only();
     let items = report.items().map_err(internal)?;
-    let (r, spans) = (report.clone(), Arc::clone(spans));
+    let (r, occurrences) = (report.clone(), Arc::clone(occurrences));
     let responses = items.into_iter().filter_map(move |(name, hash)| {
-        let bytes = r.store.blob(&hash).ok()?;
-        let possible = ranges
-            .iter()
-            .all(|range| spans.may_occur(&hash, &bytes, range, zone));
-        if !possible || !filter.matches(&bytes, zone) {
+        let load = || r.store.blob(&hash).ok();
+        let mut known = true;
+        for (component, range) in &ranges {
+            match occurrences.occurs(&hash, zone, component, range, load) {
+                Some(false) => return None,
+                Some(true) => {}
+                None => known = false,
+            }
+        }
+        if !(decided && known) && !filter.matches(&load()?, zone) {
             return None;
         }
         r.response(&name, &hash, &props).ok()

@@ -68,10 +68,9 @@ impl Filter {
         Ok(Filter { root })
     }
 
-    /// Whether an iCalendar object matches, reading floating times in `zone`.
-    /// Time ranges a matching object must occur in: those of the comp-filters directly
-    /// under VCALENDAR (a match needs such a component with an instance in the range).
-    pub fn required_ranges(&self) -> Vec<TimeRange> {
+    /// The time ranges a matching object must occur in, with the component type each is
+    /// on: those of the comp-filters directly under VCALENDAR.
+    pub fn required_ranges(&self) -> Vec<(ICalendarComponentType, TimeRange)> {
         if self.root.not_defined {
             return Vec::new();
         }
@@ -79,8 +78,19 @@ impl Filter {
             .comps
             .iter()
             .filter(|c| !c.not_defined)
-            .filter_map(|c| c.time_range.as_ref().map(|(_, range)| *range))
+            .filter_map(|c| c.time_range.clone())
             .collect()
+    }
+
+    /// Whether the [`required_ranges`](Filter::required_ranges) are all the filter tests:
+    /// each comp-filter under VCALENDAR has a time-range and nothing else. Such a filter
+    /// matches exactly the objects that occur in every one of them.
+    pub fn is_time_ranges_only(&self) -> bool {
+        let root = &self.root;
+        let plain = |c: &CompFilter| {
+            !c.not_defined && c.time_range.is_some() && c.props.is_empty() && c.comps.is_empty()
+        };
+        !root.not_defined && root.props.is_empty() && !root.comps.is_empty() && root.comps.iter().all(plain)
     }
 
     /// Whether the calendar object `bytes` matches, reading floating times in `zone`.

@@ -9,8 +9,8 @@
 //! [`Calendars`] is the CalDAV collection kind (RFC 4791: calendars, MKCALENDAR,
 //! `calendar-query` with the [`filter`]s, `calendar-multiget`, `free-busy-query`,
 //! iCalendar validation); [`timerange`] says when an object occurs, expanding recurrences
-//! with calcard, [`span`] remembers when each object can occur at all so time-range
-//! queries skip most objects unparsed, and [`expand`] rewrites a recurring object as its
+//! with calcard, [`occurrences`] remembers each object's instances so time-range
+//! queries are answered without parsing the objects, and [`expand`] rewrites a recurring object as its
 //! instances; [`IcalMerge`] is the store's merge function for iCalendar files, which the
 //! store calls when two replicas changed the same calendar object.
 
@@ -18,7 +18,7 @@ pub mod caldav;
 pub mod expand;
 pub mod filter;
 pub mod merge;
-pub mod span;
+pub mod occurrences;
 pub mod timerange;
 
 pub use caldav::Calendars;

@@ -70,14 +70,20 @@ impl TimeRange {
 
     /// Whether an instance overlaps the range.
     pub fn overlaps(&self, i: &Instance) -> bool {
+        self.overlaps_at(i.start, i.end, i.rule)
+    }
+
+    /// Whether an instance from `start` to `end` whose overlap follows `rule` overlaps
+    /// the range.
+    pub fn overlaps_at(&self, start: i64, end: i64, rule: Rule) -> bool {
         let a = self.start.unwrap_or(i64::MIN);
         let b = self.end.unwrap_or(i64::MAX);
-        match i.rule {
-            Rule::Span if i.end > i.start => a < i.end && b > i.start,
-            Rule::Span => a <= i.start && b > i.start,
-            Rule::Due => a < i.start && b >= i.start,
-            Rule::Completed => (a <= i.start || a <= i.end) && (b >= i.start || b >= i.end),
-            Rule::Created => b > i.start,
+        match rule {
+            Rule::Span if end > start => a < end && b > start,
+            Rule::Span => a <= start && b > start,
+            Rule::Due => a < start && b >= start,
+            Rule::Completed => (a <= start || a <= end) && (b >= start || b >= end),
+            Rule::Created => b > start,
         }
     }
 }
@@ -127,6 +133,48 @@ pub fn instances_in(cal: &ICalendar, range: &TimeRange, zone: Tz) -> Vec<Instanc
     all
 }
 
+/// The instances of `cal` as far as every instance that can overlap a range ending by
+/// `horizon` is among them, and how far that holds: `None` when the expansion is
+/// complete, else a time at or after which ranges may miss unexpanded instances (before
+/// `horizon` only when [`MAX_INSTANCES`] cut the expansion short).
+pub fn instances_until(cal: &ICalendar, horizon: i64, zone: Tz) -> (Vec<Instance>, Option<i64>) {
+    let recurs = |comp: u32| {
+        cal.component_by_id(comp)
+            .is_some_and(|c| c.property(&ICalendarProperty::Rrule).is_some())
+    };
+    if !(0..cal.components.len() as u32).any(recurs) {
+        return (expand_limited(cal, zone, 0), None);
+    }
+    let mut limit = FIRST_LIMIT;
+    let mut previous = usize::MAX;
+    loop {
+        let all = expand_limited(cal, zone, limit);
+        if all.len() == previous {
+            return (all, None);
+        }
+        // Recurrence starts are in order but may shift by up to a day of zone offsets.
+        let last = all.iter().filter(|i| recurs(i.comp)).map(|i| i.start).max();
+        let reached = last.map_or(i64::MIN, |l| l.saturating_sub(DAY));
+        if reached >= horizon || limit >= MAX_INSTANCES {
+            return (all, Some(reached.min(horizon)));
+        }
+        previous = all.len();
+        limit *= 2;
+    }
+}
+
+/// One day in seconds.
+const DAY: i64 = 24 * 3600;
+
+/// calcard's expansion of `cal` with at most `limit` recurrences, as [`Instance`]s.
+fn expand_limited(cal: &ICalendar, zone: Tz, limit: usize) -> Vec<Instance> {
+    cal.expand_dates(zone, limit)
+        .events
+        .iter()
+        .filter_map(|e| instance(cal, e))
+        .collect()
+}
+
 /// Expands `cal` with a growing limit until `enough` holds for an instance, one starts
 /// after the range, the expansion stops growing, or [`MAX_INSTANCES`] is reached.
 fn expand(
@@ -138,12 +186,7 @@ fn expand(
     let mut limit = FIRST_LIMIT;
     let mut previous = usize::MAX;
     loop {
-        let all: Vec<Instance> = cal
-            .expand_dates(zone, limit)
-            .events
-            .iter()
-            .filter_map(|e| instance(cal, e))
-            .collect();
+        let all = expand_limited(cal, zone, limit);
         let last = all.iter().map(|i| i.start).max().unwrap_or(i64::MIN);
         let passed = range.end.is_some_and(|end| last >= end);
         if passed || all.len() == previous || limit >= MAX_INSTANCES || all.iter().any(&enough) {
@@ -234,7 +277,7 @@ fn start_has_time(comp: &ICalendarComponent) -> bool {
 }
 
 /// Whether a VTODO has none of DTSTART, DUE, COMPLETED, CREATED.
-fn has_undated_todo(cal: &ICalendar) -> bool {
+pub fn has_undated_todo(cal: &ICalendar) -> bool {
     cal.components.iter().any(|c| {
         c.component_type == ICalendarComponentType::VTodo
             && [
