@@ -90,7 +90,10 @@ impl Filter {
         let plain = |c: &CompFilter| {
             !c.not_defined && c.time_range.is_some() && c.props.is_empty() && c.comps.is_empty()
         };
-        !root.not_defined && root.props.is_empty() && !root.comps.is_empty() && root.comps.iter().all(plain)
+        !root.not_defined
+            && root.props.is_empty()
+            && !root.comps.is_empty()
+            && root.comps.iter().all(plain)
     }
 
     /// Whether the calendar object `bytes` matches, reading floating times in `zone`.

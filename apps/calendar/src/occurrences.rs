@@ -9,9 +9,9 @@
 //! an entry never goes stale. The cache holds at most [`MAX_CACHED`] instances and
 //! starts over when full.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use ahash::AHashMap;
 use calcard::common::timezone::Tz;
 use calcard::icalendar::{ICalendar, ICalendarComponentType};
 use kith_store::Hash;
@@ -31,7 +31,7 @@ pub struct Occurrences {
 
 #[derive(Debug, Default)]
 struct Known {
-    entries: HashMap<(Hash, Tz), Arc<Entry>>,
+    entries: AHashMap<(Hash, Tz), Arc<Entry>>,
     instances: usize,
 }
 
@@ -100,10 +100,14 @@ impl Occurrences {
         {
             return Some(Arc::clone(entry));
         }
-        let horizon = range.end.or(range.start).unwrap_or(0).saturating_add(LOOKAHEAD);
-        let horizon = cached
-            .and_then(|e| e.until)
-            .map_or(horizon, |until| horizon.max(until.saturating_add(LOOKAHEAD)));
+        let horizon = range
+            .end
+            .or(range.start)
+            .unwrap_or(0)
+            .saturating_add(LOOKAHEAD);
+        let horizon = cached.and_then(|e| e.until).map_or(horizon, |until| {
+            horizon.max(until.saturating_add(LOOKAHEAD))
+        });
         let bytes = load()?;
         let cal = parse(&bytes)?;
         let entry = Arc::new(Entry::expand(&cal, horizon, zone));
@@ -174,7 +178,10 @@ impl Entry {
         if kind == Kind::Todo && self.undated_todo {
             return true;
         }
-        let (a, b) = (range.start.unwrap_or(i64::MIN), range.end.unwrap_or(i64::MAX));
+        let (a, b) = (
+            range.start.unwrap_or(i64::MIN),
+            range.end.unwrap_or(i64::MAX),
+        );
         let upto = self.instances.partition_point(|o| o.low() <= b);
         let from = self.reach[..upto].partition_point(|&high| high < a);
         self.instances[from..upto]
@@ -227,7 +234,8 @@ mod tests {
     }
 
     fn object(body: &str) -> Vec<u8> {
-        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n{body}END:VCALENDAR\r\n").into_bytes()
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n{body}END:VCALENDAR\r\n")
+            .into_bytes()
     }
 
     fn range(a: &str, b: &str) -> TimeRange {
@@ -300,18 +308,26 @@ mod tests {
         let cache = Occurrences::default();
         let todo = object("BEGIN:VTODO\r\nUID:t\r\nSUMMARY:x\r\nEND:VTODO\r\n");
         let r = range("20000101T000000Z", "20000102T000000Z");
-        let got = cache.occurs(&hash(5), Tz::UTC, &ICalendarComponentType::VTodo, &r, || {
-            Some(todo.clone())
-        });
+        let got = cache.occurs(
+            &hash(5),
+            Tz::UTC,
+            &ICalendarComponentType::VTodo,
+            &r,
+            || Some(todo.clone()),
+        );
         assert_eq!(got, Some(true));
         let minutely = object(
             "BEGIN:VEVENT\r\nUID:m\r\nDTSTART:20260101T000000Z\r\nRRULE:FREQ=MINUTELY\r\nEND:VEVENT\r\n",
         );
         let far = range("20270101T000000Z", "20270101T000100Z");
         for n in 10..19 {
-            cache.occurs(&hash(n), Tz::UTC, &ICalendarComponentType::VEvent, &far, || {
-                Some(minutely.clone())
-            });
+            cache.occurs(
+                &hash(n),
+                Tz::UTC,
+                &ICalendarComponentType::VEvent,
+                &far,
+                || Some(minutely.clone()),
+            );
             assert!(cache.lock().instances <= MAX_CACHED);
         }
     }

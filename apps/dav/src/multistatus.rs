@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 
-use crate::xml::{APPLE, CALDAV, CALSERVER, CARDDAV, DAV, Name, escape};
+use crate::xml::{APPLE, CALDAV, CALSERVER, CARDDAV, DAV, Name, escape, escape_into};
 
 const PREFIXES: &[(&str, &str)] = &[
     (DAV, "d"),
@@ -76,7 +76,9 @@ pub struct PropStat {
 impl PropStat {
     /// The `<response>` of one resource.
     pub fn response(&self, href: &str) -> String {
-        let mut out = format!("<d:response><d:href>{}</d:href>", escape(href));
+        let mut out = String::from("<d:response><d:href>");
+        escape_into(&mut out, href);
+        out.push_str("</d:href>");
         if !self.found.is_empty() {
             out.push_str("<d:propstat><d:prop>");
             for (name, inner) in &self.found {

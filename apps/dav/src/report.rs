@@ -82,24 +82,30 @@ impl Report {
 
     /// The href of item `name`.
     pub fn href(&self, name: &str) -> String {
+        self.item_target(name).href()
+    }
+
+    fn item_target(&self, name: &str) -> Target {
         match &self.collection {
             Target::Collection(k, u, c) => {
-                Target::Item(k.clone(), u.clone(), c.clone(), name.into()).href()
+                Target::Item(k.clone(), u.clone(), c.clone(), name.into())
             }
-            other => other.href(),
+            other => other.clone(),
         }
     }
 
     /// The `<response>` of one item with the requested properties.
     pub fn response(&self, name: &str, hash: &Hash, props: &[Element]) -> Result<String> {
-        let token = self.sync_token();
         let p = Props {
             store: &self.store,
             user: &self.user,
             kinds: &self.kinds,
-            sync_token: &token,
+            // Only collections have a sync-token.
+            sync_token: "",
         };
-        let res = Resource::Item(from_href(&self.href(name)), Arc::clone(&self.kind), *hash);
+        let target = self.item_target(name);
+        let href = target.href();
+        let res = Resource::Item(target, Arc::clone(&self.kind), *hash);
         let mut stat = PropStat::default();
         for prop in props {
             match p.get(&res, prop)? {
@@ -107,7 +113,7 @@ impl Report {
                 None => stat.other.push((prop.name.clone(), StatusCode::NOT_FOUND)),
             }
         }
-        Ok(stat.response(&self.href(name)))
+        Ok(stat.response(&href))
     }
 
     /// The sync token of the version read.

@@ -248,22 +248,42 @@ fn bad(reason: &str) -> Error {
 /// Escapes text for an XML element or attribute value.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, text);
     out
+}
+
+/// Appends `text` to `out` escaped as [`escape`] does, copying the runs between
+/// special characters whole.
+pub fn escape_into(out: &mut String, text: &str) {
+    let mut copied = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b'\r' => "&#13;",
+            _ => continue,
+        };
+        out.push_str(&text[copied..i]);
+        out.push_str(entity);
+        copied = i + 1;
+    }
+    out.push_str(&text[copied..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_markup_quotes_and_carriage_returns_keeping_other_text() {
+        assert_eq!(escape("plain é"), "plain é");
+        assert_eq!(
+            escape("<a href=\"x\">b & c</a>\r\nü"),
+            "&lt;a href=&quot;x&quot;&gt;b &amp; c&lt;/a&gt;&#13;\nü"
+        );
+    }
 
     #[test]
     fn parses_namespaces_text_and_empty_elements() {
