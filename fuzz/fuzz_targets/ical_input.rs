@@ -1,16 +1,20 @@
 //! Arbitrary bytes as an iCalendar PUT to a calendar: validation (calcard and the
 //! content-line parser) must never panic and must accept only input whose UID and
 //! component it can name, and the calendar-query filter (with a time-range that expands
-//! recurrences), instance expansion and `expand` must handle whatever it accepts.
+//! recurrences), instance expansion and `expand` must handle whatever it accepts; the
+//! remembered occurrences must give the answer a full evaluation gives.
 
 #![no_main]
 
 use std::sync::OnceLock;
 
 use calcard::common::timezone::Tz;
+use calcard::icalendar::ICalendarComponentType;
 use kith_calendar::caldav::validate;
 use kith_calendar::filter::Filter;
-use kith_calendar::timerange::{TimeRange, instances_in};
+use kith_calendar::occurrences::Occurrences;
+use kith_calendar::timerange::{self, TimeRange, instances_in};
+use kith_store::Hash;
 use libfuzzer_sys::fuzz_target;
 
 fn filter() -> &'static Filter {
@@ -32,6 +36,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(range.overlaps(&i));
             }
             let _ = kith_calendar::expand::expand(data, &range);
+            let event = ICalendarComponentType::VEvent;
+            let load = || Some(data.to_vec());
+            let remembered = Occurrences::default();
+            if let Some(cached) = remembered.occurs(&Hash::of(data), Tz::UTC, &event, &range, load) {
+                assert_eq!(cached, timerange::occurs(&cal, &event, &range, Tz::UTC));
+            }
         }
     }
 });
