@@ -9,7 +9,7 @@
 //! IDLE clients hear of mail delivered or flags changed by any process or replica.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Write};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_codec::imap_types::fetch::{
-    Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName,
+    Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
 use imap_codec::imap_types::flag::{
     Flag, FlagFetch, FlagNameAttribute, FlagPerm, StoreResponse, StoreType,
@@ -56,6 +56,9 @@ const MAX_COMMAND: u32 = 64 << 20;
 /// Output goes to the sink whenever this much waits, so a FETCH of a whole mailbox is
 /// never held in memory at once.
 const CHUNK: usize = 64 << 10;
+/// Most bytes of message headers a session keeps at hand (each counted with 64 more
+/// for its bookkeeping).
+const HEADER_CACHE: usize = 4 << 20;
 /// Most messages given UIDs in one commit: small commits keep the memory of a large
 /// import's first SELECT small.
 const UID_BATCH: usize = 1000;
@@ -127,6 +130,34 @@ pub struct Session {
     condstore: bool,
     /// Whether the client enabled QRESYNC: expunges are then told as VANISHED.
     qresync: bool,
+    /// Headers read lately, by blob: clients list the same headers again and again.
+    headers: HashMap<Hash, Arc<[u8]>>,
+    /// Their size, as counted against [`HEADER_CACHE`].
+    headers_size: usize,
+}
+
+/// How much of each message a FETCH reads (the least first).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    Header,
+    Whole,
+}
+
+/// A message's bytes as read for a FETCH: all of them, or its header.
+enum Raw {
+    Read(Vec<u8>),
+    Header(Arc<[u8]>),
+}
+
+impl std::ops::Deref for Raw {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Raw::Read(bytes) => bytes,
+            Raw::Header(bytes) => bytes,
+        }
+    }
 }
 
 /// What a client knows of a mailbox it resynchronizes (SELECT ... (QRESYNC ...)).
@@ -159,6 +190,8 @@ impl Session {
             closed: false,
             condstore: false,
             qresync: false,
+            headers: HashMap::new(),
+            headers_size: 0,
         }
     }
 
@@ -732,9 +765,8 @@ impl Session {
         let tombstones = selected.mailbox.tombstones(&self.config.store, &root)?;
         let largest = self.largest_uid();
         let present: BTreeSet<u32> = selected.entries.iter().map(|e| e.uid).collect();
-        let gone: Vec<u32> = search::expand(set, largest)
-            .into_iter()
-            .filter(|uid| !present.contains(uid))
+        let gone: Vec<u32> = (1..=largest)
+            .filter(|uid| !present.contains(uid) && search::in_set(set, *uid, largest))
             .filter(|uid| tombstones.get(uid).is_none_or(|&m| m > modseq))
             .collect();
         if !gone.is_empty() {
@@ -1177,8 +1209,10 @@ impl Session {
         if marks_seen {
             self.set_seen(&indexes)?;
         }
+        let need = need(&names);
         for i in indexes {
-            let items = self.fetch_items(&self.selected().entries[i], &names)?;
+            let raw = self.read(self.selected().entries[i].blob, need)?;
+            let items = self.fetch_items(&self.selected().entries[i], &names, &raw)?;
             if let Ok(items) = Vec1::try_from(items) {
                 self.send(Response::Data(Data::Fetch {
                     seq: nonzero(i as u32 + 1),
@@ -1243,12 +1277,38 @@ impl Session {
         Ok(())
     }
 
+    /// What a FETCH needs of a message: its header comes from the cache when it can.
+    fn read(&mut self, blob: Hash, need: Need) -> Result<Raw, Failure> {
+        if need == Need::Nothing {
+            return Ok(Raw::Read(Vec::new()));
+        }
+        if need == Need::Header
+            && let Some(header) = self.headers.get(&blob)
+        {
+            return Ok(Raw::Header(Arc::clone(header)));
+        }
+        let mut raw = self.config.store.blob(&blob).map_err(Error::from)?;
+        if need == Need::Whole {
+            return Ok(Raw::Read(raw));
+        }
+        raw.truncate(header_end(&raw));
+        let header: Arc<[u8]> = raw.into();
+        let size = header.len() + 64;
+        if self.headers_size + size > HEADER_CACHE {
+            self.headers.clear();
+            self.headers_size = 0;
+        }
+        self.headers_size += size;
+        self.headers.insert(blob, Arc::clone(&header));
+        Ok(Raw::Header(header))
+    }
+
     fn fetch_items(
         &self,
         entry: &Entry,
         names: &[MessageDataItemName<'static>],
+        raw: &[u8],
     ) -> Result<Vec<MessageDataItem<'static>>, Failure> {
-        let raw = self.config.store.blob(&entry.blob).map_err(Error::from)?;
         let needs_parts = names.iter().any(|n| {
             matches!(
                 n,
@@ -1257,9 +1317,9 @@ impl Session {
                 if !mime::is_top_level(s))
         });
         let parsed = if needs_parts {
-            Some(Parsed::new(&raw))
+            Some(Parsed::new(raw))
         } else if names.contains(&MessageDataItemName::Envelope) {
-            Some(Parsed::new(&raw[..header_end(&raw)]))
+            Some(Parsed::new(&raw[..header_end(raw)]))
         } else {
             None
         };
@@ -1271,7 +1331,7 @@ impl Session {
                 MessageDataItemName::Flags => MessageDataItem::Flags(flag_list(&entry.flags)),
                 MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(raw.len() as u32),
                 MessageDataItemName::InternalDate => {
-                    MessageDataItem::InternalDate(internal_date(&raw, self.selected().validity))
+                    MessageDataItem::InternalDate(internal_date(raw, self.selected().validity))
                 }
                 MessageDataItemName::Envelope => {
                     MessageDataItem::Envelope(parsed.as_ref().expect("parsed").envelope.clone())
@@ -1282,19 +1342,19 @@ impl Session {
                 MessageDataItemName::BodyStructure => {
                     MessageDataItem::BodyStructure(parsed.as_ref().expect("parsed").structure(true))
                 }
-                MessageDataItemName::Rfc822 => MessageDataItem::Rfc822(literal(raw.clone())),
+                MessageDataItemName::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
                 MessageDataItemName::Rfc822Header => {
-                    MessageDataItem::Rfc822Header(literal(raw[..header_end(&raw)].to_vec()))
+                    MessageDataItem::Rfc822Header(literal(raw[..header_end(raw)].to_vec()))
                 }
                 MessageDataItemName::Rfc822Text => {
-                    MessageDataItem::Rfc822Text(literal(raw[header_end(&raw)..].to_vec()))
+                    MessageDataItem::Rfc822Text(literal(raw[header_end(raw)..].to_vec()))
                 }
                 MessageDataItemName::BodyExt {
                     section, partial, ..
                 } => {
                     let bytes = match (section, &parsed) {
-                        (None, _) => Some(raw.clone()),
-                        (Some(s), _) if mime::is_top_level(s) => mime::top_level(&raw, s),
+                        (None, _) => Some(raw.to_vec()),
+                        (Some(s), _) if mime::is_top_level(s) => mime::top_level(raw, s),
                         (Some(s), Some(p)) => p.section(Some(s)),
                         (Some(_), None) => None,
                     };
@@ -1630,6 +1690,27 @@ fn fetch_flags(index: usize, entry: &Entry, with_uid: bool, modseq: bool) -> Dat
         seq: nonzero(index as u32 + 1),
         items: Vec1::try_from(items).expect("not empty"),
     }
+}
+
+/// How much of each message the items need: the header alone serves ENVELOPE,
+/// INTERNALDATE and the header sections.
+fn need(names: &[MessageDataItemName<'_>]) -> Need {
+    use MessageDataItemName as N;
+    let each = |name: &N<'_>| match name {
+        N::Uid | N::Flags | N::ModSeq => Need::Nothing,
+        N::Envelope | N::InternalDate | N::Rfc822Header => Need::Header,
+        N::BodyExt {
+            section:
+                Some(
+                    Section::Header(None)
+                    | Section::HeaderFields(None, _)
+                    | Section::HeaderFieldsNot(None, _),
+                ),
+            ..
+        } => Need::Header,
+        _ => Need::Whole,
+    };
+    names.iter().map(each).max().unwrap_or(Need::Nothing)
 }
 
 /// `VANISHED [(EARLIER)] uids` (RFC 7162) for sorted UIDs.
@@ -1983,6 +2064,22 @@ mod tests {
         );
         let refused = say(&mut s, "k UID FETCH 1:* (FLAGS) (VANISHED)\r\n");
         assert!(refused.starts_with("k BAD"), "{refused}");
+    }
+
+    #[test]
+    fn headers_come_the_same_from_the_cache() {
+        let mut s = session();
+        say(&mut s, "a LOGIN me pw\r\n");
+        say(&mut s, "b SELECT INBOX\r\n");
+        let ask = "c UID FETCH 1:* (BODY.PEEK[HEADER] ENVELOPE INTERNALDATE)\r\n";
+        let first = say(&mut s, ask);
+        assert!(
+            first.contains("Subject: s3\r\n\r\n") && first.contains("\"s3\""),
+            "{first}"
+        );
+        assert_eq!(say(&mut s, ask), first);
+        let whole = say(&mut s, "d UID FETCH 1 (BODY.PEEK[HEADER] RFC822.SIZE)\r\n");
+        assert!(whole.contains("RFC822.SIZE 45"), "{whole}");
     }
 
     #[test]
