@@ -655,7 +655,10 @@ fn qresync_tells_vanished_and_changed_like_dovecot() {
         &format!("{COMMON}{QRESYNC}"),
         &[&s.imap, &s.smtp, root.to_str().unwrap(), &dovecot],
     );
-    let line = out.lines().last().unwrap_or_default();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("{\"kith\""))
+        .unwrap_or_default();
     let both: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("{out}"));
     let expected = serde_json::json!({
         "select vanished": [3, 7, 9],

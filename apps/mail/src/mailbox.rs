@@ -217,8 +217,10 @@ impl Mailbox {
 
     /// Every message, UIDs first in order, then those waiting for one.
     pub fn messages(&self, store: &Store, root: &Hash) -> Result<Vec<Message>, Error> {
-        let mut out = self.folder(store, root, CUR, |stem| stem.parse().ok().map(Key::Uid))?;
-        out.extend(self.folder(store, root, NEW, |stem| Some(Key::New(stem.to_string())))?);
+        let uid = |stem: &str| stem.parse().ok().map(Key::Uid);
+        let mut out = self.folder(store, root, CUR, uid, usize::MAX)?;
+        let new = |stem: &str| Some(Key::New(stem.to_string()));
+        out.extend(self.folder(store, root, NEW, new, usize::MAX)?);
         Ok(out)
     }
 
@@ -228,6 +230,7 @@ impl Mailbox {
         root: &Hash,
         folder: &str,
         key: impl Fn(&str) -> Option<Key>,
+        limit: usize,
     ) -> Result<Vec<Message>, Error> {
         let dir = format!("{}/{folder}", self.path);
         let mut blobs: BTreeMap<Key, Hash> = BTreeMap::new();
@@ -246,7 +249,7 @@ impl Mailbox {
             };
         }
         let mut out = Vec::new();
-        for (key, blob) in blobs {
+        for (key, blob) in blobs.into_iter().take(limit) {
             let flags = match flags.get(&key) {
                 Some(h) => parse_flags(&store.blob(h)?).ok_or_else(|| Error::Corrupt {
                     path: key.path(&self.path, "flags"),
@@ -388,9 +391,10 @@ impl Mailbox {
     ) -> Result<Vec<u32>, Error> {
         let root = tx.tree()?;
         let (_, mut next) = self.uids(store, &root)?;
-        let waiting = self.folder(store, &root, NEW, |stem| Some(Key::New(stem.to_string())))?;
+        let new = |stem: &str| Some(Key::New(stem.to_string()));
+        let waiting = self.folder(store, &root, NEW, new, limit)?;
         let mut given = Vec::new();
-        for message in waiting.into_iter().take(limit) {
+        for message in waiting {
             let uid = Key::Uid(next);
             tx.set(
                 &uid.path(&self.path, "eml"),

@@ -238,7 +238,7 @@ impl Session {
             if self.input.is_message_complete() {
                 self.message(sink);
             }
-            self.spill(sink, 0);
+            self.spill(sink, CHUNK);
         }
         self.spill(sink, 0);
         self.broken.take().map_or(Ok(()), Err)
@@ -831,13 +831,14 @@ impl Session {
         if self.config.store.find(&root, &new)?.is_none() {
             return Ok(());
         }
-        while !self
-            .write("mail: give UIDs", |store, tx| {
+        loop {
+            let given = self.write("mail: give UIDs", |store, tx| {
                 mailbox.assign_some_uids(store, tx, UID_BATCH)
-            })?
-            .is_empty()
-        {}
-        Ok(())
+            })?;
+            if given.len() < UID_BATCH {
+                return Ok(());
+            }
+        }
     }
 
     fn create(
