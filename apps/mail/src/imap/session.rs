@@ -61,7 +61,7 @@ const CHUNK: usize = 64 << 10;
 const HEADER_CACHE: usize = 4 << 20;
 /// Most messages given UIDs in one commit: small commits keep the memory of a large
 /// import's first SELECT small.
-const UID_BATCH: usize = 1000;
+const UID_BATCH: usize = 2000;
 /// The hierarchy delimiter of mailbox names.
 const DELIMITER: char = '/';
 /// Mailboxes given a SPECIAL-USE attribute (RFC 6154) by name.
