@@ -3,8 +3,10 @@
 # 127.0.0.1) and by Dovecot (its `imap` binary in preauth mode over a pipe, Maildir,
 # run as `nobody`: no TLS, no login, so Dovecot's figure is, if anything, flattered).
 # One Python imaplib client times `UID FETCH 1:* (BODY.PEEK[HEADER])` on each, after a
-# warm-up round; prints p50 and p95 for both and the ratio kith/dovecot (how many
-# times slower Kith is; below 1 means faster).
+# warm-up round; prints p50 and p95 for both, the ratio kith/dovecot (how many
+# times slower Kith is; below 1 means faster), and the resident memory of each after
+# the run: the whole Kith mail service once its client logged out, Dovecot's `imap`
+# process (one per connection) before its client logs out.
 #
 #   benches/imap-vs-dovecot.sh [MESSAGES] [ROUNDS]   (default 10000 and 10)
 #
@@ -71,9 +73,17 @@ EOF
 chown -R nobody:nogroup "$W/Maildir" "$W/run" "$W/dovecot.conf"
 DOVECOT="setpriv --reuid=nobody --regid=nogroup --clear-groups env MAIL=maildir:$W/Maildir HOME=$W USER=nobody /usr/lib/dovecot/imap -c $W/dovecot.conf"
 
-$PY - "$IMAP_PORT" "$W/root.pem" "$DOVECOT" "$N" "$ROUNDS" <<'PY'
+$PY - "$IMAP_PORT" "$W/root.pem" "$DOVECOT" "$N" "$ROUNDS" "$KITH_PID" <<'PY'
 import imaplib, socket, ssl, statistics, sys, time
 port, root, command, n, rounds = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+kith_pid = int(sys.argv[6])
+
+def rss_kb(pid):
+    return next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:"))
+
+def largest_rss_kb(pid):
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    return max([rss_kb(pid)] + [largest_rss_kb(int(c)) for c in children])
 
 class Kith(imaplib.IMAP4_SSL):
     def _create_socket(self, timeout):
@@ -100,14 +110,17 @@ def times(connect):
         assert typ == "OK" and sum(isinstance(d, tuple) for d in data) == n
         if r:
             out.append(elapsed)
+    rss = largest_rss_kb(c.process.pid) if hasattr(c, "process") else None
     c.logout()
-    return out
+    return out, rss
 
-k, d = times(kith), times(dovecot)
+(k, _), (d, dovecot_rss) = times(kith), times(dovecot)
+time.sleep(1)
 p = lambda xs, q: statistics.quantiles(xs, n=100)[q - 1] if len(xs) > 1 else xs[0]
 print(f"UID FETCH 1:* (BODY.PEEK[HEADER]) of {n} messages, {rounds} rounds")
 print(f"  kith     p50 {statistics.median(k)*1000:8.1f} ms   p95 {p(k, 95)*1000:8.1f} ms")
 print(f"  dovecot  p50 {statistics.median(d)*1000:8.1f} ms   p95 {p(d, 95)*1000:8.1f} ms")
 print(f"  ratio kith/dovecot (p50): {statistics.median(k)/statistics.median(d):.2f}")
+print(f"  resident memory after the run: kith mail service {rss_kb(kith_pid)} KB, dovecot imap {dovecot_rss} KB")
 PY
-echo "kith resident memory: $(ps -o rss= -p "$KITH_PID") KB"
+echo "kith resident memory (ps -o rss): $(ps -o rss= -p "$KITH_PID") KB"

@@ -487,40 +487,7 @@ fn answers_like_dovecot_on_the_same_messages() {
     }
     let (k, s) = server(None);
     k.ok(&["import", maildir.to_str().unwrap(), "/mail/me/INBOX"]);
-    let run = tmp.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let conf = tmp.path().join("dovecot.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "mail_location = maildir:{m}\nssl = no\nlog_path = {t}/dovecot.log\nbase_dir = {r}\n",
-            m = maildir.display(),
-            t = tmp.path().display(),
-            r = run.display()
-        ),
-    )
-    .unwrap();
-    // Dovecot refuses to serve mail as root: as root, it runs as nobody.
-    let root_user = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let (wrap, user) = if root_user {
-        Command::new("chmod")
-            .args(["-R", "a+rwX"])
-            .arg(tmp.path())
-            .status()
-            .unwrap();
-        (
-            "setpriv --reuid=nobody --regid=nogroup --clear-groups ",
-            "nobody".to_string(),
-        )
-    } else {
-        ("", std::env::var("USER").unwrap_or_default())
-    };
-    let dovecot = format!(
-        "{wrap}env USER={user} MAIL=maildir:{} HOME={} /usr/lib/dovecot/imap -c {}",
-        maildir.display(),
-        tmp.path().display(),
-        conf.display()
-    );
+    let dovecot = dovecot(tmp.path(), &maildir);
     let root = k.dir.path().join("root.pem");
     let result = tmp.path().join("answers.json");
     let out = python(
@@ -543,4 +510,167 @@ fn answers_like_dovecot_on_the_same_messages() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// The command line of Dovecot's `imap` serving `maildir` preauthenticated over its
+/// standard input and output, with its run files under `dir`.
+fn dovecot(dir: &Path, maildir: &Path) -> String {
+    if !Path::new("/usr/lib/dovecot/imap").exists() {
+        panic!("dovecot-imapd is missing: run scripts/setup --tests");
+    }
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_location = maildir:{m}\nssl = no\nlog_path = {t}/dovecot.log\nbase_dir = {r}\n",
+            m = maildir.display(),
+            t = dir.display(),
+            r = run.display()
+        ),
+    )
+    .unwrap();
+    // Dovecot refuses to serve mail as root: as root, it runs as nobody.
+    let root_user = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let (wrap, user) = if root_user {
+        Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        (
+            "setpriv --reuid=nobody --regid=nogroup --clear-groups ",
+            "nobody".to_string(),
+        )
+    } else {
+        ("", std::env::var("USER").unwrap_or_default())
+    };
+    format!(
+        "{wrap}env USER={user} MAIL=maildir:{} HOME={} /usr/lib/dovecot/imap -c {}",
+        maildir.display(),
+        dir.display(),
+        conf.display()
+    )
+}
+
+const QRESYNC: &str = r#"
+import json
+
+def raw(c, tag, command):
+    c.send(f"{tag} {command}\r\n".encode())
+    lines = []
+    while True:
+        line = c.readline().decode()
+        if line.startswith(tag + " "):
+            assert line.split()[1] == "OK", (command, lines, line)
+            return lines
+        lines.append(line)
+
+def uids(text):
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition(":")
+        out += range(int(a), int(b or a) + 1)
+    return out
+
+def code(lines, name):
+    return next(int(m.group(1)) for m in (re.search(r"\[" + name + r" (\d+)\]", l) for l in lines) if m)
+
+def scenario(open_):
+    result = {}
+    a = open_()
+    lines = raw(a, "s1", "SELECT INBOX (CONDSTORE)")
+    validity, modseq = code(lines, "UIDVALIDITY"), code(lines, "HIGHESTMODSEQ")
+    uid = {}
+    for i in range(10):
+        found = raw(a, f"f{i}", f"UID SEARCH HEADER Message-ID <{i}@example.org>")
+        uid[i] = int(next(l for l in found if l.startswith("* SEARCH")).split()[2])
+    name = {v: k for k, v in uid.items()}
+    names = lambda us: sorted(name.get(u, -u) for u in us)
+    raw(a, "s2", f"UID STORE {uid[2]},{uid[5]} +FLAGS.SILENT (\\Flagged)")
+    b = open_()
+    raw(b, "b1", "SELECT INBOX")
+    raw(b, "b2", "CREATE Archive")
+    raw(b, "b3", f"UID STORE {uid[3]},{uid[7]} +FLAGS.SILENT (\\Deleted)")
+    raw(b, "b4", f"UID EXPUNGE {uid[3]},{uid[7]}")
+    raw(b, "b5", f"UID MOVE {uid[9]} Archive")
+    a.logout()
+
+    c = open_()
+    raw(c, "c1", "ENABLE QRESYNC")
+    lines = raw(c, "c2", f"SELECT INBOX (QRESYNC ({validity} {modseq}))")
+    vanished = [u for l in lines if l.startswith("* VANISHED (EARLIER)") for u in uids(l.split()[-1])]
+    result["select vanished"] = names(vanished)
+    result["select changed"] = names(int(re.search(r"UID (\d+)", l).group(1)) for l in lines if " FETCH " in l)
+
+    c.send(b"i1 IDLE\r\n")
+    assert c.readline().startswith(b"+"), "no IDLE continuation"
+    raw(b, "b6", f"UID STORE {uid[4]} +FLAGS.SILENT (\\Deleted)")
+    raw(b, "b7", f"UID EXPUNGE {uid[4]}")
+    heard = []
+    while not any(l.startswith("* VANISHED") for l in heard):
+        heard.append(c.readline().decode())
+    c.send(b"DONE\r\n")
+    while not c.readline().startswith(b"i1 "):
+        pass
+    result["idle vanished"] = names(u for l in heard if l.startswith("* VANISHED") for u in uids(l.split()[-1]))
+    result["idle expunge lines"] = sum(" EXPUNGE" in l for l in heard)
+
+    lines = raw(c, "c3", f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+    vanished = [u for l in lines if l.startswith("* VANISHED (EARLIER)") for u in uids(l.split()[-1])]
+    result["fetch vanished"] = names(vanished)
+    result["fetch changed"] = names(int(re.search(r"UID (\d+)", l).group(1)) for l in lines if " FETCH " in l)
+    b.logout()
+    c.logout()
+    return result
+
+def kith():
+    c = connect()
+    ok(c.login("me", "pw"))
+    return c
+
+dovecot = sys.argv[4]
+print(json.dumps({"kith": scenario(kith), "dovecot": scenario(lambda: imaplib.IMAP4_stream(dovecot))}))
+"#;
+
+#[test]
+fn qresync_tells_vanished_and_changed_like_dovecot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let maildir = tmp.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for i in 0..10 {
+        let text = format!(
+            "From: ada@example.org\r\nSubject: q{i}\r\nMessage-ID: <{i}@example.org>\r\n\r\nbody {i}\r\n"
+        );
+        std::fs::write(maildir.join("cur").join(format!("{i}.q:2,")), text).unwrap();
+    }
+    let (k, s) = server(None);
+    k.ok(&["import", maildir.to_str().unwrap(), "/mail/me/INBOX"]);
+    let dovecot = dovecot(tmp.path(), &maildir);
+    let root = k.dir.path().join("root.pem");
+    let out = python(
+        &format!("{COMMON}{QRESYNC}"),
+        &[&s.imap, &s.smtp, root.to_str().unwrap(), &dovecot],
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("{\"kith\""))
+        .unwrap_or_default();
+    let both: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("{out}"));
+    let expected = serde_json::json!({
+        "select vanished": [3, 7, 9],
+        "select changed": [2, 5],
+        "idle vanished": [4],
+        "idle expunge lines": 0,
+        "fetch vanished": [3, 4, 7, 9],
+        "fetch changed": [2, 5],
+    });
+    assert_eq!(both["kith"], expected, "{out}");
+    assert_eq!(
+        both["dovecot"], expected,
+        "Dovecot answers otherwise: {out}"
+    );
 }

@@ -11,6 +11,7 @@
 //!     .cur/<uid>.modseq     decimal; its mod-sequence (absent: 1)
 //!     .new/<id>.eml         a message that has no UID yet (delivered by another
 //!     .new/<id>.flags       replica, or imported from a Maildir); `id` names its bytes
+//!     .vanished/<uid>.<modseq>  empty; the message with `uid` was expunged at `modseq`
 //! ```
 //!
 //! Names starting with `.` are the mailbox's own; a child mailbox's name never starts
@@ -19,6 +20,12 @@
 //! IMAP ([`Mailbox::assign_uids`]); every other replica adds messages under `.new/`, so
 //! two replicas never give the same UID to different messages. A flag change rewrites
 //! one small file: a tiny commit that syncs and merges on its own.
+//!
+//! Tombstones under `.vanished/` let QRESYNC clients (RFC 7162) learn which UIDs went
+//! since they last looked. Each is an empty file named by what it says, so two
+//! replicas' tombstones merge as a set union without conflicts. At most
+//! [`MAX_TOMBSTONES`] are kept; the oldest go first, and a UID missing without a
+//! tombstone counts as vanished at any mod-sequence.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +43,10 @@ pub const MODSEQ: &str = ".modseq";
 pub const CUR: &str = ".cur";
 /// The folder of messages waiting for a UID.
 pub const NEW: &str = ".new";
+/// The folder of tombstones of expunged UIDs.
+pub const VANISHED: &str = ".vanished";
+/// Most tombstones a mailbox keeps.
+pub const MAX_TOMBSTONES: usize = 10_000;
 
 /// One message of a mailbox as the store holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,8 +217,10 @@ impl Mailbox {
 
     /// Every message, UIDs first in order, then those waiting for one.
     pub fn messages(&self, store: &Store, root: &Hash) -> Result<Vec<Message>, Error> {
-        let mut out = self.folder(store, root, CUR, |stem| stem.parse().ok().map(Key::Uid))?;
-        out.extend(self.folder(store, root, NEW, |stem| Some(Key::New(stem.to_string())))?);
+        let uid = |stem: &str| stem.parse().ok().map(Key::Uid);
+        let mut out = self.folder(store, root, CUR, uid, usize::MAX)?;
+        let new = |stem: &str| Some(Key::New(stem.to_string()));
+        out.extend(self.folder(store, root, NEW, new, usize::MAX)?);
         Ok(out)
     }
 
@@ -217,6 +230,7 @@ impl Mailbox {
         root: &Hash,
         folder: &str,
         key: impl Fn(&str) -> Option<Key>,
+        limit: usize,
     ) -> Result<Vec<Message>, Error> {
         let dir = format!("{}/{folder}", self.path);
         let mut blobs: BTreeMap<Key, Hash> = BTreeMap::new();
@@ -235,7 +249,7 @@ impl Mailbox {
             };
         }
         let mut out = Vec::new();
-        for (key, blob) in blobs {
+        for (key, blob) in blobs.into_iter().take(limit) {
             let flags = match flags.get(&key) {
                 Some(h) => parse_flags(&store.blob(h)?).ok_or_else(|| Error::Corrupt {
                     path: key.path(&self.path, "flags"),
@@ -285,6 +299,60 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Expunges the messages with `uids` as one change: counts one mod-sequence, leaves a
+    /// tombstone for each and drops the oldest tombstones beyond [`MAX_TOMBSTONES`].
+    /// Returns the mod-sequence of the expunge.
+    pub fn expunge_uids(
+        &self,
+        store: &Store,
+        tx: &mut Transaction,
+        uids: &[u32],
+    ) -> Result<u64, Error> {
+        let modseq = self.bump_modseq(store, tx)?;
+        for &uid in uids {
+            self.expunge(tx, &Key::Uid(uid))?;
+            tx.put(&format!("{}/{VANISHED}/{uid}.{modseq}", self.path), b"")?;
+        }
+        let mut all: Vec<(u64, String)> = self
+            .tombstone_entries(store, &tx.tree()?)?
+            .into_iter()
+            .map(|(_, modseq, name)| (modseq, name))
+            .collect();
+        if all.len() > MAX_TOMBSTONES {
+            all.sort_unstable();
+            for (_, name) in &all[..all.len() - MAX_TOMBSTONES] {
+                tx.remove(&format!("{}/{VANISHED}/{name}", self.path))?;
+            }
+        }
+        Ok(modseq)
+    }
+
+    /// The expunged UIDs still remembered, each with the mod-sequence of its expunge
+    /// (the highest when replicas expunged it apart).
+    pub fn tombstones(&self, store: &Store, root: &Hash) -> Result<BTreeMap<u32, u64>, Error> {
+        let mut out = BTreeMap::new();
+        for (uid, modseq, _) in self.tombstone_entries(store, root)? {
+            let at = out.entry(uid).or_insert(modseq);
+            *at = (*at).max(modseq);
+        }
+        Ok(out)
+    }
+
+    fn tombstone_entries(
+        &self,
+        store: &Store,
+        root: &Hash,
+    ) -> Result<Vec<(u32, u64, String)>, Error> {
+        let entries = store.list(root, &format!("{}/{VANISHED}", self.path))?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let (uid, modseq) = e.name.split_once('.')?;
+                Some((uid.parse().ok()?, modseq.parse().ok()?, e.name))
+            })
+            .collect())
+    }
+
     /// Puts an already stored blob in the mailbox under the next UID, with `flags`;
     /// returns the UID. A copy or an append on the replica serving IMAP.
     pub fn put_with_uid(
@@ -310,9 +378,21 @@ impl Mailbox {
     /// Gives every message under `.new/` the next UID, in name order; returns the UIDs
     /// given. Only the replica serving IMAP does this.
     pub fn assign_uids(&self, store: &Store, tx: &mut Transaction) -> Result<Vec<u32>, Error> {
+        self.assign_some_uids(store, tx, usize::MAX)
+    }
+
+    /// Like [`Mailbox::assign_uids`], for at most `limit` messages: a large import then
+    /// takes several small commits instead of one that holds everything in memory.
+    pub fn assign_some_uids(
+        &self,
+        store: &Store,
+        tx: &mut Transaction,
+        limit: usize,
+    ) -> Result<Vec<u32>, Error> {
         let root = tx.tree()?;
         let (_, mut next) = self.uids(store, &root)?;
-        let waiting = self.folder(store, &root, NEW, |stem| Some(Key::New(stem.to_string())))?;
+        let new = |stem: &str| Some(Key::New(stem.to_string()));
+        let waiting = self.folder(store, &root, NEW, new, limit)?;
         let mut given = Vec::new();
         for message in waiting {
             let uid = Key::Uid(next);

@@ -196,15 +196,17 @@ fn parse_at(raw: &[u8], offset: usize, depth: usize) -> (Node, Envelope<'static>
 
 /// Where the header of `bytes` ends (after its blank line).
 pub fn header_end(bytes: &[u8]) -> usize {
-    let crlf = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(bytes.len()),
+    let mut at = 0;
+    while let Some(i) = bytes[at..].iter().position(|&b| b == b'\n') {
+        let nl = at + i;
+        let crlf = nl > 0 && bytes[nl - 1] == b'\r';
+        match &bytes[nl + 1..] {
+            [b'\n', ..] => return nl + 2,
+            [b'\r', b'\n', ..] if crlf => return nl + 3,
+            _ => at = nl + 1,
+        }
     }
+    bytes.len()
 }
 
 fn text_plain() -> (String, String, Vec<(String, String)>) {
@@ -581,6 +583,15 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
         for s in [Section::Header(None), Section::Text(None)] {
             assert_eq!(top_level(MIXED, &s), p.section(Some(&s)), "{s:?}");
         }
+    }
+
+    #[test]
+    fn the_header_ends_at_the_first_blank_line() {
+        assert_eq!(header_end(b"A: b\r\n\r\nbody\r\n\r\n"), 8);
+        assert_eq!(header_end(b"A: b\n\nbody"), 6);
+        assert_eq!(header_end(b"A: b\n\r\nC: d\r\n\r\n"), 15);
+        assert_eq!(header_end(b"no blank line\r\n"), 15);
+        assert_eq!(header_end(b""), 0);
     }
 
     #[test]

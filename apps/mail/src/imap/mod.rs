@@ -5,7 +5,9 @@
 //! ENVELOPE, BODYSTRUCTURE and body sections cut from the stored bytes; [`search`] the
 //! SEARCH keys; [`server`] runs sessions over TLS, one thread each, and wakes idling
 //! clients when the store's branch moves. Flag changes, appends, copies, moves and
-//! expunges are each one store commit.
+//! expunges are each one store commit; expunges leave tombstones, so QRESYNC clients
+//! (RFC 7162) hear which UIDs vanished while they were away. Answers are written to the
+//! connection as they are made, a long FETCH message by message.
 
 pub mod mime;
 pub mod search;

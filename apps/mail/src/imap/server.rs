@@ -76,8 +76,8 @@ fn serve(config: Config, tls: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Res
             Ok(0) => return Ok(()),
             Ok(n) => {
                 last = Instant::now();
-                let out = session.feed(&buffer[..n]);
-                send(&mut stream, &out)?;
+                session.feed(&buffer[..n], &mut stream)?;
+                stream.flush()?;
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if last.elapsed() > AUTOLOGOUT {
@@ -88,8 +88,8 @@ fn serve(config: Config, tls: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Res
             Err(e) => return Err(e),
         }
         if moved(&watch, &branch) {
-            let out = session.changed();
-            send(&mut stream, &out)?;
+            session.changed(&mut stream)?;
+            stream.flush()?;
         }
     }
     stream.conn.send_close_notify();

@@ -9,7 +9,8 @@
 //! IDLE clients hear of mail delivered or flags changed by any process or replica.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Write};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
@@ -21,13 +22,15 @@ use imap_codec::encode::Encoder;
 use imap_codec::fragmentizer::{FragmentInfo, Fragmentizer, LiteralAnnouncement};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::{AuthMechanism, AuthenticateData};
-use imap_codec::imap_types::command::{Command, CommandBody, FetchModifier, StoreModifier};
+use imap_codec::imap_types::command::{
+    Command, CommandBody, FetchModifier, SelectParameter, StoreModifier,
+};
 use imap_codec::imap_types::core::{LiteralMode, Tag, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_codec::imap_types::fetch::{
-    Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName,
+    Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
 use imap_codec::imap_types::flag::{
     Flag, FlagFetch, FlagNameAttribute, FlagPerm, StoreResponse, StoreType,
@@ -50,6 +53,15 @@ use crate::mailbox::{self, Error, Key, Mailbox};
 
 /// The largest command accepted (an APPEND's message included), in bytes.
 const MAX_COMMAND: u32 = 64 << 20;
+/// Output goes to the sink whenever this much waits, so a FETCH of a whole mailbox is
+/// never held in memory at once.
+const CHUNK: usize = 64 << 10;
+/// Most bytes of message headers a session keeps at hand (each counted with 64 more
+/// for its bookkeeping).
+const HEADER_CACHE: usize = 4 << 20;
+/// Most messages given UIDs in one commit: small commits keep the memory of a large
+/// import's first SELECT small.
+const UID_BATCH: usize = 2000;
 /// The hierarchy delimiter of mailbox names.
 const DELIMITER: char = '/';
 /// Mailboxes given a SPECIAL-USE attribute (RFC 6154) by name.
@@ -110,10 +122,49 @@ pub struct Session {
     user: Option<String>,
     selected: Option<Selected>,
     out: Vec<u8>,
+    /// Why the sink failed: the session then ends.
+    broken: Option<io::Error>,
     closed: bool,
     /// Whether the client asked for CONDSTORE (ENABLE, or a MODSEQ use): flag updates
     /// then carry MODSEQ.
     condstore: bool,
+    /// Whether the client enabled QRESYNC: expunges are then told as VANISHED.
+    qresync: bool,
+    /// Headers read lately, by blob: clients list the same headers again and again.
+    headers: HashMap<Hash, Arc<[u8]>>,
+    /// Their size, as counted against [`HEADER_CACHE`].
+    headers_size: usize,
+}
+
+/// How much of each message a FETCH reads (the least first).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    Header,
+    Whole,
+}
+
+/// A message's bytes as read for a FETCH: all of them, or its header.
+enum Raw {
+    Read(Vec<u8>),
+    Header(Arc<[u8]>),
+}
+
+impl std::ops::Deref for Raw {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Raw::Read(bytes) => bytes,
+            Raw::Header(bytes) => bytes,
+        }
+    }
+}
+
+/// What a client knows of a mailbox it resynchronizes (SELECT ... (QRESYNC ...)).
+struct Resync {
+    validity: u32,
+    modseq: u64,
+    known: Option<SequenceSet>,
 }
 
 /// A command's failure: `NO` with this text.
@@ -135,8 +186,12 @@ impl Session {
             user: None,
             selected: None,
             out: Vec::new(),
+            broken: None,
             closed: false,
             condstore: false,
+            qresync: false,
+            headers: HashMap::new(),
+            headers_size: 0,
         }
     }
 
@@ -160,8 +215,9 @@ impl Session {
         matches!(self.mode, Mode::Idle(_))
     }
 
-    /// Takes bytes from the client; returns the bytes to send back.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// Takes bytes from the client and writes the answers to `sink` as they are made: a
+    /// long FETCH goes out message by message, in pieces of about 64 KiB.
+    pub fn feed(&mut self, bytes: &[u8], sink: &mut dyn Write) -> io::Result<()> {
         self.input.enqueue_bytes(bytes);
         while !self.closed {
             let Some(info) = self.input.progress() else {
@@ -180,19 +236,41 @@ impl Session {
                 self.continue_literal(length);
             }
             if self.input.is_message_complete() {
-                self.message();
+                self.message(sink);
             }
+            self.spill(sink, CHUNK);
         }
-        std::mem::take(&mut self.out)
+        self.spill(sink, 0);
+        self.broken.take().map_or(Ok(()), Err)
     }
 
-    /// The store changed: returns the updates to tell an idling client (nothing
-    /// otherwise; the others hear at their next command).
-    pub fn changed(&mut self) -> Vec<u8> {
+    /// The store changed: writes the updates to tell an idling client to `sink`
+    /// (nothing otherwise; the others hear at their next command).
+    pub fn changed(&mut self, sink: &mut dyn Write) -> io::Result<()> {
         if self.is_idle() {
             self.refresh(true);
         }
-        std::mem::take(&mut self.out)
+        self.spill(sink, 0);
+        self.broken.take().map_or(Ok(()), Err)
+    }
+
+    /// Hands the waiting output to `sink` once at least `least` bytes wait; `false`
+    /// when the sink failed (the session is then closed).
+    fn spill(&mut self, sink: &mut dyn Write, least: usize) -> bool {
+        if self.out.is_empty() || self.out.len() < least || self.broken.is_some() {
+            return self.broken.is_none();
+        }
+        match sink.write_all(&self.out) {
+            Ok(()) => {
+                self.out.clear();
+                true
+            }
+            Err(e) => {
+                self.broken = Some(e);
+                self.closed = true;
+                false
+            }
+        }
     }
 
     fn continue_literal(&mut self, length: u32) {
@@ -210,11 +288,11 @@ impl Session {
     }
 
     /// Handles one complete message (command, authentication data, or DONE).
-    fn message(&mut self) {
+    fn message(&mut self, sink: &mut dyn Write) {
         match std::mem::replace(&mut self.mode, Mode::Command) {
             Mode::Idle(tag) => self.idle_done(tag),
             Mode::Authenticate(tag) => self.auth_data(tag),
-            Mode::Command => self.command(),
+            Mode::Command => self.command(sink),
         }
     }
 
@@ -227,7 +305,7 @@ impl Session {
         }
     }
 
-    fn command(&mut self) {
+    fn command(&mut self, sink: &mut dyn Write) {
         let (esearch, decoded) = {
             let bytes = self.input.message_bytes();
             match strip_search_return(bytes) {
@@ -249,7 +327,7 @@ impl Session {
             }
         };
         match decoded {
-            Some(command) => self.execute(command, esearch),
+            Some(command) => self.execute(command, esearch, sink),
             None => {
                 let tag = self.input.decode_tag().map(|t| t.into_static());
                 self.bad(
@@ -260,7 +338,12 @@ impl Session {
         }
     }
 
-    fn execute(&mut self, command: Command<'static>, esearch: Option<Vec<String>>) {
+    fn execute(
+        &mut self,
+        command: Command<'static>,
+        esearch: Option<Vec<String>>,
+        sink: &mut dyn Write,
+    ) {
         let tag = command.tag;
         let name = command.body.name();
         let logged_in = self.user.is_some();
@@ -299,7 +382,7 @@ impl Session {
                 | CommandBody::Store { uid: false, .. }
                 | CommandBody::Search { uid: false, .. }
         );
-        let result = self.run(&tag, command.body, esearch);
+        let result = self.run(&tag, command.body, esearch, sink);
         if self.closed {
             return;
         }
@@ -324,6 +407,7 @@ impl Session {
         tag: &Tag<'static>,
         body: CommandBody<'static>,
         esearch: Option<Vec<String>>,
+        sink: &mut dyn Write,
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         let done = |text: &str| Ok(Some((None, text.to_string())));
         match body {
@@ -379,9 +463,11 @@ impl Session {
                         let name = c.to_string();
                         name.eq_ignore_ascii_case("IMAP4rev2")
                             || name.eq_ignore_ascii_case("CONDSTORE")
+                            || name.eq_ignore_ascii_case("QRESYNC")
                     })
                     .collect();
-                self.condstore |= enabled.contains(&CapabilityEnable::CondStore);
+                self.qresync |= enabled.iter().any(|c| c.to_string() == "QRESYNC");
+                self.condstore |= self.qresync || enabled.contains(&CapabilityEnable::CondStore);
                 self.send(Response::Data(Data::Enabled {
                     capabilities: enabled,
                 }));
@@ -391,8 +477,14 @@ impl Session {
                 self.send_raw(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
                 done("NAMESPACE done")
             }
-            CommandBody::Select { mailbox, .. } => self.select(&mailbox, false),
-            CommandBody::Examine { mailbox, .. } => self.select(&mailbox, true),
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => self.select_with(tag, &mailbox, false, parameters),
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => self.select_with(tag, &mailbox, true, parameters),
             CommandBody::Unselect => {
                 self.selected = None;
                 done("UNSELECT done")
@@ -445,9 +537,19 @@ impl Session {
             } => {
                 let since = modifiers.iter().find_map(|m| match m {
                     FetchModifier::ChangedSince(n) => Some(n.get()),
-                    _ => None,
+                    FetchModifier::Vanished => None,
                 });
-                self.fetch(&sequence_set, macro_or_item_names, uid, since)
+                if modifiers.contains(&FetchModifier::Vanished) {
+                    if !(uid && self.qresync && since.is_some()) {
+                        self.bad(
+                            Some(tag.clone()),
+                            "VANISHED needs ENABLE QRESYNC, UID FETCH and CHANGEDSINCE",
+                        );
+                        return Ok(None);
+                    }
+                    self.send_vanished(&sequence_set, since.unwrap_or(0))?;
+                }
+                self.fetch(&sequence_set, macro_or_item_names, uid, since, sink)
             }
             CommandBody::Store {
                 sequence_set,
@@ -588,12 +690,99 @@ impl Session {
         unreachable!("the loop returns")
     }
 
+    /// SELECT or EXAMINE with their CONDSTORE or QRESYNC parameters (RFC 7162).
+    fn select_with(
+        &mut self,
+        tag: &Tag<'static>,
+        name: &ImapMailbox<'_>,
+        read_only: bool,
+        parameters: Vec<SelectParameter>,
+    ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
+        let mut resync = None;
+        for parameter in parameters {
+            match parameter {
+                SelectParameter::CondStore => self.condstore = true,
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => {
+                    resync = Some(Resync {
+                        validity: uid_validity.get(),
+                        modseq: mod_sequence_value.get(),
+                        known: known_uids,
+                    })
+                }
+            }
+        }
+        if resync.is_some() && !self.qresync {
+            self.bad(
+                Some(tag.clone()),
+                "ENABLE QRESYNC before SELECT (QRESYNC ...)",
+            );
+            return Ok(None);
+        }
+        let answer = self.select(name, read_only)?;
+        if let Some(resync) = resync {
+            self.resync(&resync)?;
+        }
+        Ok(answer)
+    }
+
+    /// Tells a QRESYNC client what changed since it last looked: the UIDs that went
+    /// (VANISHED (EARLIER)), then the flags changed after its mod-sequence.
+    fn resync(&mut self, resync: &Resync) -> Result<(), Failure> {
+        if resync.validity != self.selected().validity {
+            return Ok(());
+        }
+        let everything = SequenceSet::try_from("1:*").expect("a set");
+        let known = resync.known.as_ref().unwrap_or(&everything);
+        self.send_vanished(known, resync.modseq)?;
+        let largest = self.largest_uid();
+        let changed: Vec<Data<'static>> = (self.selected().entries.iter().enumerate())
+            .filter(|(_, e)| e.modseq > resync.modseq && search::in_set(known, e.uid, largest))
+            .map(|(i, e)| fetch_flags(i, e, true, true))
+            .collect();
+        for data in changed {
+            self.send(Response::Data(data));
+        }
+        Ok(())
+    }
+
+    /// The largest UID the selected mailbox has had.
+    fn largest_uid(&self) -> u32 {
+        let selected = self.selected();
+        let last = selected.entries.last().map_or(0, |e| e.uid);
+        last.max(selected.uidnext.saturating_sub(1))
+    }
+
+    /// Sends `VANISHED (EARLIER)` for the UIDs of `set` that are gone and were expunged
+    /// after `modseq` (or whose tombstone was dropped).
+    fn send_vanished(&mut self, set: &SequenceSet, modseq: u64) -> Result<(), Failure> {
+        let selected = self.selected();
+        let root = self.head()?;
+        let tombstones = selected.mailbox.tombstones(&self.config.store, &root)?;
+        let largest = self.largest_uid();
+        let present: BTreeSet<u32> = selected.entries.iter().map(|e| e.uid).collect();
+        let gone: Vec<u32> = (1..=largest)
+            .filter(|uid| !present.contains(uid) && search::in_set(set, *uid, largest))
+            .filter(|uid| tombstones.get(uid).is_none_or(|&m| m > modseq))
+            .collect();
+        if !gone.is_empty() {
+            self.send(Response::Data(vanished(&gone, true)));
+        }
+        Ok(())
+    }
+
     fn select(
         &mut self,
         name: &ImapMailbox<'_>,
         read_only: bool,
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
-        self.selected = None;
+        if self.selected.take().is_some() {
+            self.untagged_ok(Code::Closed, "the mailbox selected before is closed");
+        }
         let (_, mailbox) = self.existing(name)?;
         self.assign_uids(&mailbox)?;
         let root = self.head()?;
@@ -642,10 +831,14 @@ impl Session {
         if self.config.store.find(&root, &new)?.is_none() {
             return Ok(());
         }
-        self.write("mail: give UIDs", |store, tx| {
-            mailbox.assign_uids(store, tx)
-        })?;
-        Ok(())
+        loop {
+            let given = self.write("mail: give UIDs", |store, tx| {
+                mailbox.assign_some_uids(store, tx, UID_BATCH)
+            })?;
+            if given.len() < UID_BATCH {
+                return Ok(());
+            }
+        }
     }
 
     fn create(
@@ -675,8 +868,10 @@ impl Session {
             for file in [
                 mailbox::UIDVALIDITY,
                 mailbox::UIDNEXT,
+                mailbox::MODSEQ,
                 mailbox::CUR,
                 mailbox::NEW,
+                mailbox::VANISHED,
             ] {
                 tx.remove(&format!("{}/{file}", mailbox.path))?;
             }
@@ -936,12 +1131,20 @@ impl Session {
                 .any(|e| current.binary_search_by_key(&e.uid, |c| c.uid).is_err());
         selected.seen = (!deferred).then_some(root);
         if expunges {
+            let mut gone = Vec::new();
             for i in (0..selected.entries.len()).rev() {
                 let uid = selected.entries[i].uid;
                 if current.binary_search_by_key(&uid, |e| e.uid).is_err() {
                     selected.entries.remove(i);
-                    responses.push(Data::Expunge(nonzero(i as u32 + 1)));
+                    gone.push(uid);
+                    if !self.qresync {
+                        responses.push(Data::Expunge(nonzero(i as u32 + 1)));
+                    }
                 }
+            }
+            if self.qresync && !gone.is_empty() {
+                gone.reverse();
+                responses.push(vanished(&gone, false));
             }
         }
         for (i, entry) in selected.entries.iter_mut().enumerate() {
@@ -976,6 +1179,7 @@ impl Session {
         items: MacroOrMessageDataItemNames<'static>,
         uid: bool,
         changed_since: Option<u64>,
+        sink: &mut dyn Write,
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         let mut names = match items {
             MacroOrMessageDataItemNames::Macro(m) => macro_items(m),
@@ -1006,14 +1210,18 @@ impl Session {
         if marks_seen {
             self.set_seen(&indexes)?;
         }
+        let need = need(&names);
         for i in indexes {
-            let entry = self.selected().entries[i].clone();
-            let items = self.fetch_items(&entry, &names)?;
+            let raw = self.read(self.selected().entries[i].blob, need)?;
+            let items = self.fetch_items(&self.selected().entries[i], &names, &raw)?;
             if let Ok(items) = Vec1::try_from(items) {
                 self.send(Response::Data(Data::Fetch {
                     seq: nonzero(i as u32 + 1),
                     items,
                 }));
+            }
+            if !self.spill(sink, CHUNK) {
+                return Ok(None);
             }
         }
         Ok(Some((None, "FETCH done".into())))
@@ -1070,22 +1278,52 @@ impl Session {
         Ok(())
     }
 
+    /// What a FETCH needs of a message: its header comes from the cache when it can.
+    fn read(&mut self, blob: Hash, need: Need) -> Result<Raw, Failure> {
+        if need == Need::Nothing {
+            return Ok(Raw::Read(Vec::new()));
+        }
+        if need == Need::Header
+            && let Some(header) = self.headers.get(&blob)
+        {
+            return Ok(Raw::Header(Arc::clone(header)));
+        }
+        let mut raw = self.config.store.blob(&blob).map_err(Error::from)?;
+        if need == Need::Whole {
+            return Ok(Raw::Read(raw));
+        }
+        raw.truncate(header_end(&raw));
+        let header: Arc<[u8]> = raw.into();
+        let size = header.len() + 64;
+        if self.headers_size + size > HEADER_CACHE {
+            self.headers.clear();
+            self.headers_size = 0;
+        }
+        self.headers_size += size;
+        self.headers.insert(blob, Arc::clone(&header));
+        Ok(Raw::Header(header))
+    }
+
     fn fetch_items(
         &self,
         entry: &Entry,
         names: &[MessageDataItemName<'static>],
+        raw: &[u8],
     ) -> Result<Vec<MessageDataItem<'static>>, Failure> {
-        let raw = self.config.store.blob(&entry.blob).map_err(Error::from)?;
-        let needs_mime = names.iter().any(|n| {
+        let needs_parts = names.iter().any(|n| {
             matches!(
                 n,
-                MessageDataItemName::Envelope
-                    | MessageDataItemName::Body
-                    | MessageDataItemName::BodyStructure
+                MessageDataItemName::Body | MessageDataItemName::BodyStructure
             ) || matches!(n, MessageDataItemName::BodyExt { section: Some(s), .. }
                 if !mime::is_top_level(s))
         });
-        let parsed = needs_mime.then(|| Parsed::new(&raw));
+        let parsed = if needs_parts {
+            Some(Parsed::new(raw))
+        } else if names.contains(&MessageDataItemName::Envelope) {
+            Some(Parsed::new(&raw[..header_end(raw)]))
+        } else {
+            None
+        };
         let mut items = Vec::new();
         for name in names {
             let item = match name {
@@ -1094,7 +1332,7 @@ impl Session {
                 MessageDataItemName::Flags => MessageDataItem::Flags(flag_list(&entry.flags)),
                 MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(raw.len() as u32),
                 MessageDataItemName::InternalDate => {
-                    MessageDataItem::InternalDate(internal_date(&raw, self.selected().validity))
+                    MessageDataItem::InternalDate(internal_date(raw, self.selected().validity))
                 }
                 MessageDataItemName::Envelope => {
                     MessageDataItem::Envelope(parsed.as_ref().expect("parsed").envelope.clone())
@@ -1105,19 +1343,19 @@ impl Session {
                 MessageDataItemName::BodyStructure => {
                     MessageDataItem::BodyStructure(parsed.as_ref().expect("parsed").structure(true))
                 }
-                MessageDataItemName::Rfc822 => MessageDataItem::Rfc822(literal(raw.clone())),
+                MessageDataItemName::Rfc822 => MessageDataItem::Rfc822(literal(raw.to_vec())),
                 MessageDataItemName::Rfc822Header => {
-                    MessageDataItem::Rfc822Header(literal(raw[..header_end(&raw)].to_vec()))
+                    MessageDataItem::Rfc822Header(literal(raw[..header_end(raw)].to_vec()))
                 }
                 MessageDataItemName::Rfc822Text => {
-                    MessageDataItem::Rfc822Text(literal(raw[header_end(&raw)..].to_vec()))
+                    MessageDataItem::Rfc822Text(literal(raw[header_end(raw)..].to_vec()))
                 }
                 MessageDataItemName::BodyExt {
                     section, partial, ..
                 } => {
                     let bytes = match (section, &parsed) {
-                        (None, _) => Some(raw.clone()),
-                        (Some(s), _) if mime::is_top_level(s) => mime::top_level(&raw, s),
+                        (None, _) => Some(raw.to_vec()),
+                        (Some(s), _) if mime::is_top_level(s) => mime::top_level(raw, s),
                         (Some(s), Some(p)) => p.section(Some(s)),
                         (Some(_), None) => None,
                     };
@@ -1178,7 +1416,7 @@ impl Session {
         if response == StoreResponse::Answer {
             for i in indexes {
                 let entry = self.selected().entries[i].clone();
-                let data = fetch_flags(i, &entry, uid, self.condstore);
+                let data = fetch_flags(i, &entry, uid || self.condstore, self.condstore);
                 self.send(Response::Data(data));
             }
         }
@@ -1272,9 +1510,10 @@ impl Session {
             let mut given = Vec::new();
             for entry in &moved {
                 given.push(target.put_with_uid(store, tx, entry.blob, &entry.flags)?);
-                if remove {
-                    source.expunge(tx, &Key::Uid(entry.uid))?;
-                }
+            }
+            if remove {
+                let uids: Vec<u32> = moved.iter().map(|e| e.uid).collect();
+                source.expunge_uids(store, tx, &uids)?;
             }
             Ok(given)
         })?;
@@ -1292,13 +1531,22 @@ impl Session {
         Ok(Some((None, "MOVE done".into())))
     }
 
-    /// Drops messages from the snapshot, announcing each EXPUNGE.
+    /// Drops messages from the snapshot, announcing each EXPUNGE (or them all in one
+    /// VANISHED once QRESYNC is on).
     fn forget(&mut self, indexes: &[usize]) {
         let mut sorted = indexes.to_vec();
         sorted.sort_unstable();
+        let mut gone = Vec::new();
         for &i in sorted.iter().rev() {
-            self.selected.as_mut().expect("selected").entries.remove(i);
-            self.send(Response::Data(Data::Expunge(nonzero(i as u32 + 1))));
+            let entry = self.selected.as_mut().expect("selected").entries.remove(i);
+            gone.push(entry.uid);
+            if !self.qresync {
+                self.send(Response::Data(Data::Expunge(nonzero(i as u32 + 1))));
+            }
+        }
+        if self.qresync && !gone.is_empty() {
+            gone.sort_unstable();
+            self.send(Response::Data(vanished(&gone, false)));
         }
     }
 
@@ -1323,9 +1571,8 @@ impl Session {
             .map(|&i| self.selected().entries[i].uid)
             .collect();
         if !uids.is_empty() {
-            self.write("mail: expunge", |_, tx| {
-                uids.iter()
-                    .try_for_each(|uid| mailbox.expunge(tx, &Key::Uid(*uid)))
+            self.write("mail: expunge", |store, tx| {
+                mailbox.expunge_uids(store, tx, &uids)
             })?;
         }
         if silent {
@@ -1386,6 +1633,7 @@ fn capabilities(logged_in: bool) -> Vec1<Capability<'static>> {
         Capability::Enable,
         Capability::UidPlus,
         Capability::CondStore,
+        Capability::QResync,
         Capability::Move,
         Capability::Unselect,
         Capability::try_from("SPECIAL-USE").expect("atom"),
@@ -1445,8 +1693,41 @@ fn fetch_flags(index: usize, entry: &Entry, with_uid: bool, modseq: bool) -> Dat
     }
 }
 
+/// How much of each message the items need: the header alone serves ENVELOPE,
+/// INTERNALDATE and the header sections.
+fn need(names: &[MessageDataItemName<'_>]) -> Need {
+    use MessageDataItemName as N;
+    let each = |name: &N<'_>| match name {
+        N::Uid | N::Flags | N::ModSeq => Need::Nothing,
+        N::Envelope | N::InternalDate | N::Rfc822Header => Need::Header,
+        N::BodyExt {
+            section:
+                Some(
+                    Section::Header(None)
+                    | Section::HeaderFields(None, _)
+                    | Section::HeaderFieldsNot(None, _),
+                ),
+            ..
+        } => Need::Header,
+        _ => Need::Whole,
+    };
+    names.iter().map(each).max().unwrap_or(Need::Nothing)
+}
+
+/// `VANISHED [(EARLIER)] uids` (RFC 7162) for sorted UIDs.
+fn vanished(uids: &[u32], earlier: bool) -> Data<'static> {
+    Data::Vanished {
+        earlier,
+        known_uids: SequenceSet::try_from(compress(uids).as_str()).expect("a set"),
+    }
+}
+
 fn literal(bytes: Vec<u8>) -> imap_codec::imap_types::core::NString<'static> {
-    let bytes: Vec<u8> = bytes.into_iter().filter(|&b| b != 0).collect();
+    let bytes: Vec<u8> = if bytes.contains(&0) {
+        bytes.into_iter().filter(|&b| b != 0).collect()
+    } else {
+        bytes
+    };
     imap_codec::imap_types::core::NString(Some(
         imap_codec::imap_types::core::Literal::try_from(bytes)
             .expect("bytes without NUL are a literal")
@@ -1648,6 +1929,10 @@ mod tests {
     }
 
     fn session() -> Session {
+        Session::new(config())
+    }
+
+    fn config() -> Config {
         let store = Store::memory();
         let inbox = Mailbox::of("me", "INBOX").unwrap();
         let mut tx = store.transaction("main").unwrap();
@@ -1660,16 +1945,18 @@ mod tests {
             inbox.assign_uids(&store, &mut tx).unwrap();
         }
         tx.commit("test", "setup").unwrap();
-        Session::new(Config {
+        Config {
             store,
             branch: "main".into(),
             author: "test".into(),
             accounts: Arc::new(One),
-        })
+        }
     }
 
     fn say(s: &mut Session, line: &str) -> String {
-        String::from_utf8(s.feed(line.as_bytes())).unwrap()
+        let mut out = Vec::new();
+        s.feed(line.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -1741,6 +2028,79 @@ mod tests {
         assert!(found.contains("* SEARCH 1 (MODSEQ 6)"), "{found}");
         let status = say(&mut s, "h STATUS INBOX (HIGHESTMODSEQ)\r\n");
         assert!(status.contains("HIGHESTMODSEQ 6"), "{status}");
+    }
+
+    #[test]
+    fn qresync_tells_what_vanished_and_what_changed() {
+        let mut s = session();
+        say(&mut s, "a LOGIN me pw\r\n");
+        assert!(say(&mut s, "b SELECT INBOX (QRESYNC (7 4))\r\n").starts_with("b BAD"));
+        assert!(say(&mut s, "c ENABLE QRESYNC\r\n").contains("* ENABLED QRESYNC"));
+        say(&mut s, "d SELECT INBOX\r\n");
+        say(&mut s, "e STORE 1 +FLAGS (\\Deleted)\r\n");
+        say(&mut s, "f UID STORE 3 +FLAGS (\\Flagged)\r\n");
+        let expunged = say(&mut s, "g EXPUNGE\r\n");
+        assert!(expunged.starts_with("* VANISHED 1\r\ng OK"), "{expunged}");
+        let resync = say(&mut s, "h EXAMINE INBOX (QRESYNC (7 4 1:3))\r\n");
+        assert!(resync.starts_with("* OK [CLOSED]"), "{resync}");
+        assert!(resync.contains("[HIGHESTMODSEQ 7]"), "{resync}");
+        assert!(
+            resync.contains(
+                "* VANISHED (EARLIER) 1\r\n* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (6))\r\nh OK"
+            ),
+            "{resync}"
+        );
+        let fetched = say(
+            &mut s,
+            "i UID FETCH 1:* (FLAGS) (CHANGEDSINCE 4 VANISHED)\r\n",
+        );
+        assert!(
+            fetched.starts_with("* VANISHED (EARLIER) 1\r\n* 2 FETCH (UID 3 "),
+            "{fetched}"
+        );
+        let stale = say(&mut s, "j SELECT INBOX (QRESYNC (8 4))\r\n");
+        assert!(
+            !stale.contains("VANISHED") && stale.contains("j OK"),
+            "{stale}"
+        );
+        let refused = say(&mut s, "k UID FETCH 1:* (FLAGS) (VANISHED)\r\n");
+        assert!(refused.starts_with("k BAD"), "{refused}");
+    }
+
+    #[test]
+    fn headers_come_the_same_from_the_cache() {
+        let mut s = session();
+        say(&mut s, "a LOGIN me pw\r\n");
+        say(&mut s, "b SELECT INBOX\r\n");
+        let ask = "c UID FETCH 1:* (BODY.PEEK[HEADER] ENVELOPE INTERNALDATE)\r\n";
+        let first = say(&mut s, ask);
+        assert!(
+            first.contains("Subject: s3\r\n\r\n") && first.contains("\"s3\""),
+            "{first}"
+        );
+        assert_eq!(say(&mut s, ask), first);
+        let whole = say(&mut s, "d UID FETCH 1 (BODY.PEEK[HEADER] RFC822.SIZE)\r\n");
+        assert!(whole.contains("RFC822.SIZE 45"), "{whole}");
+    }
+
+    #[test]
+    fn an_idling_qresync_client_hears_vanished() {
+        let config = config();
+        let (mut idler, mut other) = (Session::new(config.clone()), Session::new(config));
+        for s in [&mut idler, &mut other] {
+            say(s, "a LOGIN me pw\r\n");
+            say(s, "b ENABLE QRESYNC\r\n");
+            say(s, "c SELECT INBOX\r\n");
+        }
+        assert!(say(&mut idler, "d IDLE\r\n").starts_with("+ "));
+        let moved = say(&mut other, "d UID STORE 2 +FLAGS (\\Deleted)\r\n");
+        assert!(moved.contains("d OK"), "{moved}");
+        say(&mut other, "e UID EXPUNGE 2\r\n");
+        let mut heard = Vec::new();
+        idler.changed(&mut heard).unwrap();
+        let heard = String::from_utf8(heard).unwrap();
+        assert!(heard.contains("* VANISHED 2\r\n"), "{heard}");
+        assert!(!heard.contains("EXPUNGE"), "{heard}");
     }
 
     #[test]
