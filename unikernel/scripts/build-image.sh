@@ -6,6 +6,7 @@
 # one); cargo's progress goes to stderr.
 #
 # usage: scripts/build-image.sh EXAMPLE [x86_64|aarch64]
+# $KITH_UNIKERNEL_TARGET_DIR: cargo's target folder (default: target/ here).
 set -euo pipefail
 
 example=${1:?usage: build-image.sh EXAMPLE [x86_64|aarch64]}
@@ -39,7 +40,7 @@ while read -r flag; do config+=("$flag"); done < <("$root/scripts/patch-crates.s
 
 export RUSTC_BOOTSTRAP=1
 export RUSTC=/usr/bin/rustc
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR=${KITH_UNIKERNEL_TARGET_DIR:-$root/target}
 export RUSTFLAGS="-C linker=$linker -C linker-flavor=ld -C relocation-model=static \
 -C link-arg=-T$root/kernel/link-$arch.ld -C link-arg=--no-dynamic-linker ${KITH_RUSTFLAGS:-}"
 
@@ -48,6 +49,6 @@ cd "$root"
     -Zbuild-std=std,panic_abort -Zbuild-std-features=compiler-builtins-mem \
     --target "$target" -p "$example" "${config[@]}" >&2
 
-image="$root/target/$target/release/$example"
+image="$CARGO_TARGET_DIR/$target/release/$example"
 $strip -o "$image.img" "$image"
 echo "$image.img"

@@ -84,7 +84,8 @@ impl Service {
     fn package(self) -> Result<&'static str, &'static str> {
         match self {
             Service::Dns => Ok("kith-dns-image"),
-            Service::Sync | Service::Contacts | Service::Calendar | Service::Mail => Err(
+            Service::Contacts => Ok("kith-contacts-image"),
+            Service::Sync | Service::Calendar | Service::Mail => Err(
                 "the service is still being written as a hosted program; its image follows \
 once it runs as `kith serve` on kith-store's disk backend (unikernel/README.md, \"Services\")",
             ),
@@ -125,7 +126,7 @@ impl Build {
                 Ok(package) => Ok(package.to_string()),
                 Err(why) => bail!(
                     "the {} service cannot be built as an image yet: {why}. \
-Try `kith build dns` or `kith build --example https` for servers that can",
+Try `kith build dns`, `kith build contacts` or `kith build --example https` for servers that can",
                     service_name(*service)
                 ),
             },

@@ -4,15 +4,27 @@
 //! the pack's records; see `kith_store::backend::disk`). A service image opens it as
 //! `/dev/vda` (`kith run IMAGE --disk DISK`); on the host, any command reads or changes
 //! it with `--store disk:DISK` (for example `kith --store disk:DISK fsck`).
+//!
+//! The replica's service keys (`local/services/*.key`, never in the synced store) go onto
+//! the image's branch [`SERVICE_KEYS`], so that an image can serve TLS with the service
+//! certificate its identity holds; the image is then as secret as the local folder.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use kith_identity::local::{self, Local};
 use kith_store::{ObjectStore, Store};
 
 use crate::context::Context;
+
+/// The disk image's branch holding the replica's service keys, one file per service
+/// (`dav.key`, ...), for the service images.
+pub const SERVICE_KEYS: &str = "local/services";
+
+/// The services whose keys an image may need.
+const SERVICES: &[&str] = &["dav", "mail", "sync"];
 
 /// Disk images holding a store, for unikernel services.
 #[derive(Args, Debug)]
@@ -60,8 +72,9 @@ impl Write {
         for (name, head) in &branches {
             disk.set_branch(name, None, Some(*head))?;
         }
+        let keys = copy_service_keys(&Local::new(&ctx.dir), &disk, &ctx.author())?;
         println!(
-            "{}: {objects} objects, {} branches",
+            "{}: {objects} objects, {} branches, {keys} service keys",
             self.disk.display(),
             branches.len()
         );
@@ -96,5 +109,21 @@ fn copy_objects(from: &Store, to: &Store) -> Result<u64> {
         Ok(())
     })?;
     ObjectStore::sync(&**target)?;
+    Ok(copied)
+}
+
+/// Writes the replica's service keys onto `disk`'s [`SERVICE_KEYS`] branch; returns how many.
+fn copy_service_keys(local: &Local, disk: &Store, author: &str) -> Result<usize> {
+    let mut tx = disk.transaction(SERVICE_KEYS)?;
+    let mut copied = 0;
+    for service in SERVICES {
+        if let Some(key) = local.read(&local::service_key(service))? {
+            tx.put(&format!("{service}.key"), &key)?;
+            copied += 1;
+        }
+    }
+    if copied > 0 {
+        tx.commit(author, "kith disk write: the service keys")?;
+    }
     Ok(copied)
 }

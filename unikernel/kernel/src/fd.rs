@@ -138,36 +138,87 @@ impl Object {
     }
 }
 
+/// The descriptors and the open objects behind them: `dup` makes a second descriptor
+/// for the same object (sharing its state and `O_NONBLOCK`), which is closed when its
+/// last descriptor is.
 struct Table {
     next: i32,
-    objects: BTreeMap<i32, Object>,
+    next_object: u64,
+    descriptors: BTreeMap<i32, u64>,
+    objects: BTreeMap<u64, Shared>,
+}
+
+/// An open object and how many descriptors refer to it.
+struct Shared {
+    object: Object,
+    descriptors: usize,
+}
+
+impl Table {
+    fn add_descriptor(&mut self, object: u64) -> i32 {
+        let fd = self.next;
+        self.next += 1;
+        self.descriptors.insert(fd, object);
+        fd
+    }
 }
 
 static TABLE: Global<Table> = Global::new(Table {
     next: 3,
+    next_object: 0,
+    descriptors: BTreeMap::new(),
     objects: BTreeMap::new(),
 });
 
 /// Opens `object` under a new descriptor.
 pub fn insert(object: Object) -> i32 {
     TABLE.with(|t| {
-        let fd = t.next;
-        t.next += 1;
-        t.objects.insert(fd, object);
-        fd
+        let id = t.next_object;
+        t.next_object += 1;
+        t.objects.insert(
+            id,
+            Shared {
+                object,
+                descriptors: 1,
+            },
+        );
+        t.add_descriptor(id)
     })
 }
 
-/// Closes `fd`.
+/// A second descriptor for the object behind `fd`.
+pub fn dup(fd: i32) -> Result<i32, i32> {
+    TABLE.with(|t| {
+        let id = *t.descriptors.get(&fd).ok_or(EBADF)?;
+        t.objects.get_mut(&id).ok_or(EBADF)?.descriptors += 1;
+        Ok(t.add_descriptor(id))
+    })
+}
+
+/// Closes `fd`; the object goes when no other descriptor refers to it.
 pub fn remove(fd: i32) -> Result<(), i32> {
-    let object = TABLE.with(|t| t.objects.remove(&fd)).ok_or(EBADF)?;
-    drop(object);
+    let last = TABLE.with(|t| {
+        let id = t.descriptors.remove(&fd).ok_or(EBADF)?;
+        let shared = t.objects.get_mut(&id).ok_or(EBADF)?;
+        shared.descriptors -= 1;
+        Ok::<_, i32>(if shared.descriptors == 0 {
+            t.objects.remove(&id)
+        } else {
+            None
+        })
+    })?;
+    drop(last);
     Ok(())
 }
 
 /// Runs `f` on the object behind `fd`.
 pub fn with<R>(fd: i32, f: impl FnOnce(&mut Object) -> Result<R, i32>) -> Result<R, i32> {
-    TABLE.with(|t| t.objects.get_mut(&fd).map_or(Err(EBADF), f))
+    TABLE.with(|t| {
+        let id = *t.descriptors.get(&fd).ok_or(EBADF)?;
+        t.objects
+            .get_mut(&id)
+            .map_or(Err(EBADF), |s| f(&mut s.object))
+    })
 }
 
 /// Runs `op` on `fd` until it stops returning `EAGAIN`, waiting for network

@@ -311,6 +311,11 @@ fn is_connected(state: tcp::State) -> bool {
     matches!(state, tcp::State::Established | tcp::State::CloseWait)
 }
 
+/// `port` on the unspecified address (`0.0.0.0`), as a socket bound to any address.
+fn any_address(port: u16) -> IpEndpoint {
+    IpEndpoint::new(Ipv4Address::UNSPECIFIED.into(), port)
+}
+
 fn with_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R, i32>) -> Result<R, i32> {
     STACK.with(|s| s.as_mut().map_or(Err(ENETDOWN), f))
 }
@@ -459,6 +464,25 @@ impl TcpSocket {
         Ok(())
     }
 
+    /// The local address (`getsockname`): the connection's own end, else the bound
+    /// port on the unspecified address.
+    pub fn local_endpoint(&self) -> Result<IpEndpoint, i32> {
+        match *self {
+            Self::Unconnected { port } | Self::Listener { port } => Ok(any_address(port)),
+            Self::Stream(handle) => {
+                with_stack(|stack| stack.tcp(handle).local_endpoint().ok_or(ENOTCONN))
+            }
+        }
+    }
+
+    /// The peer's address (`getpeername`); `ENOTCONN` unless connected.
+    pub fn peer_endpoint(&self) -> Result<IpEndpoint, i32> {
+        let Self::Stream(handle) = *self else {
+            return Err(ENOTCONN);
+        };
+        with_stack(|stack| stack.tcp(handle).remote_endpoint().ok_or(ENOTCONN))
+    }
+
     /// What the socket is ready for.
     pub fn readiness(&self) -> Readiness {
         with_stack(|stack| {
@@ -588,6 +612,21 @@ impl UdpSocket {
             let n = data.len().min(buf.len());
             buf[..n].copy_from_slice(&data[..n]);
             Ok((n, meta.endpoint))
+        })
+    }
+
+    /// The local address (`getsockname`): the bound port (0 while unbound) on the bound
+    /// address, else the unspecified one.
+    pub fn local_endpoint(&self) -> Result<IpEndpoint, i32> {
+        let Self::Bound(handle) = *self else {
+            return Ok(any_address(0));
+        };
+        with_stack(|stack| {
+            let bound = stack.udp(handle).endpoint();
+            Ok(match bound.addr {
+                Some(addr) => IpEndpoint::new(addr, bound.port),
+                None => any_address(bound.port),
+            })
         })
     }
 

@@ -1,11 +1,13 @@
-//! The first-boot check: console, heap, a thread, the clock and the exit
-//! status, all through plain std. `tests/run.sh` reads what it prints.
+//! The first-boot check: console, heap, a thread, the clock, the socket calls
+//! tokio's shells need (`getsockname`, `FIONBIO`, `dup`) and the exit status,
+//! all through plain std. `tests/run.sh` reads what it prints.
 
 #[cfg(target_os = "hermit")]
 use kith_unikernel as _;
 
 use std::collections::BTreeMap;
-use std::net::ToSocketAddrs;
+use std::io::ErrorKind;
+use std::net::{TcpListener, ToSocketAddrs, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -57,5 +59,26 @@ fn main() {
         .unwrap_or_default();
     println!("resolve ok: {resolved:?}");
 
+    match sockets() {
+        Ok(said) => println!("sockets ok: {said}"),
+        Err(e) => println!("sockets failed: {e}"),
+    }
+
     std::process::exit(7);
+}
+
+/// `local_addr` (getsockname), `try_clone` (dup) sharing the non-blocking mode
+/// that `set_nonblocking` (ioctl FIONBIO) sets, and closing one of the two.
+fn sockets() -> std::io::Result<String> {
+    let listener = TcpListener::bind("0.0.0.0:8080")?;
+    let clone = listener.try_clone()?;
+    clone.set_nonblocking(true)?;
+    let would_block = matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    drop(clone);
+    let still_open = listener.local_addr()?;
+    let udp = UdpSocket::bind("0.0.0.0:5353")?;
+    Ok(format!(
+        "tcp {still_open}, udp {}, accept on the clone's mode would block: {would_block}",
+        udp.local_addr()?
+    ))
 }

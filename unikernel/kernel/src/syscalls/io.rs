@@ -134,6 +134,34 @@ pub extern "C" fn sys_fcntl(fd: i32, cmd: i32, arg: i32) -> i32 {
     }))
 }
 
+/// `FIONBIO`: set (`*argp != 0`) or clear non-blocking mode, as std's
+/// `set_nonblocking` does on hermit.
+const FIONBIO: i32 = 0x8008_667e_u32 as i32;
+
+/// Device control: only `FIONBIO` (on any descriptor of the table).
+///
+/// # Safety
+/// For `FIONBIO`, `argp` must point to a readable `i32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_ioctl(fd: i32, cmd: i32, argp: *mut c_void) -> i32 {
+    if cmd != FIONBIO || argp.is_null() {
+        return ret(Err(EINVAL));
+    }
+    // SAFETY: per the contract.
+    let on = unsafe { argp.cast::<i32>().read() } != 0;
+    ret(fd::with(fd, |o| {
+        o.nonblocking = on;
+        Ok(0)
+    }))
+}
+
+/// A second descriptor for the same open object (`try_clone`): both share its
+/// state and flags; the object closes with its last descriptor.
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_dup(fd: i32) -> i32 {
+    ret(fd::dup(fd))
+}
+
 const EFD_SEMAPHORE: i16 = 0o1;
 const EFD_NONBLOCK: i16 = 0o4000;
 

@@ -248,6 +248,40 @@ pub unsafe extern "C" fn sys_getsockopt(
     }))
 }
 
+/// Writes the socket's own address (`getsockname`): a connection's local end,
+/// else the bound port on `0.0.0.0`.
+///
+/// # Safety
+/// `addr` holds `*addrlen` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_getsockname(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
+    let local = fd::with(fd, |o| match &o.kind {
+        Kind::Tcp(s) => s.local_endpoint(),
+        Kind::Udp(s) => s.local_endpoint(),
+        _ => Err(ENOTSOCK),
+    });
+    ret(local.and_then(|endpoint| sockaddr_out(endpoint, addr, addrlen)))
+}
+
+/// Writes a connected socket's peer address (`getpeername`).
+///
+/// # Safety
+/// `addr` holds `*addrlen` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_getpeername(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
+    let peer = with_tcp(fd, |s| s.peer_endpoint());
+    ret(peer.and_then(|endpoint| sockaddr_out(endpoint, addr, addrlen)))
+}
+
+/// Writes `endpoint` for a caller that must get it: `EINVAL` on null pointers.
+fn sockaddr_out(endpoint: IpEndpoint, addr: *mut u8, addrlen: *mut u32) -> Result<i32, i32> {
+    if addr.is_null() || addrlen.is_null() {
+        return Err(EINVAL);
+    }
+    write_sockaddr(endpoint, addr, addrlen);
+    Ok(0)
+}
+
 /// hermit's `addrinfo`.
 #[repr(C)]
 pub struct AddrInfo {
