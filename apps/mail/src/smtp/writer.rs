@@ -5,7 +5,10 @@
 //! has arrived meanwhile, puts them in their mailboxes (and the outbound queue) in one
 //! transaction, gives UIDs once per mailbox, commits, and then answers each connection.
 //! So parallel senders share one `fsync` and never race each other for the branch, and a
-//! `250` still means the message is in the store.
+//! `250` still means the message is in the store. Connections in the middle of a mail
+//! transaction are counted ([`Writer::busy`]); the writer waits up to [`GATHER`] for
+//! their messages too, so a few senders fall into step and share commits instead of
+//! each waiting out the other's.
 //!
 //! Each message a user got leaves a marker, `/mail/<user>/.delivered/<day>/<blake3>`
 //! (`day` counted from the Unix epoch), so a resend is recognised. A day's folder is
@@ -14,7 +17,9 @@
 //! under `.delivered/`) go with the first folder dropped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use kith_store::{EntryKind, Store, Transaction};
 
@@ -26,6 +31,8 @@ use crate::queue;
 pub const DELIVERED: &str = ".delivered";
 /// Most messages in one commit.
 const MAX_BATCH: usize = 256;
+/// How long the writer waits for the messages of connections mid-transaction.
+pub const GATHER: Duration = Duration::from_millis(3);
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
 
@@ -68,6 +75,16 @@ type Job = (Delivery, mpsc::Sender<Result<String, String>>);
 /// The handle connections give their messages to.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    busy: Arc<AtomicUsize>,
+}
+
+/// Counts one connection as mid-transaction until dropped.
+pub struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Writer {
@@ -80,6 +97,7 @@ impl Writer {
         retention: Retention,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let busy = Arc::new(AtomicUsize::new(0));
         let mut committer = Committer {
             store,
             branch,
@@ -87,10 +105,18 @@ impl Writer {
             retention,
             pruned: HashMap::new(),
         };
+        let counted = Arc::clone(&busy);
         std::thread::Builder::new()
             .name("smtp-writer".into())
-            .spawn(move || committer.run(&queue))?;
-        Ok(Writer { jobs })
+            .spawn(move || committer.run(&queue, &counted))?;
+        Ok(Writer { jobs, busy })
+    }
+
+    /// Counts a connection as mid-transaction (from `MAIL` until its reply after the
+    /// data) while the guard lives.
+    pub fn busy(&self) -> Busy {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(&self.busy))
     }
 
     /// Stores a message; returns the commit's short hash once it is durable.
@@ -116,15 +142,9 @@ struct Committer {
 }
 
 impl Committer {
-    fn run(&mut self, queue: &mpsc::Receiver<Job>) {
+    fn run(&mut self, queue: &mpsc::Receiver<Job>, busy: &AtomicUsize) {
         while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+            let batch = gather(first, queue, busy);
             let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
             let result = self.commit(&deliveries).map_err(|e| e.to_string());
             for (_, reply) in batch {
@@ -167,6 +187,25 @@ impl Committer {
         }
         unreachable!("the loop returns")
     }
+}
+
+/// The jobs to commit together: `first`, those waiting, and those of connections
+/// mid-transaction that arrive within [`GATHER`].
+fn gather(first: Job, queue: &mpsc::Receiver<Job>, busy: &AtomicUsize) -> Vec<Job> {
+    let deadline = Instant::now() + GATHER;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        let wait = if batch.len() < busy.load(Ordering::SeqCst) {
+            deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        match queue.recv_timeout(wait) {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// Puts one message in its local recipients' INBOXes (noting which in `mailboxes`)
