@@ -123,7 +123,7 @@ send() { # ADDR SESSIONS -> seconds smtp-source took
   end=$(date +%s.%N)
   $PY -c "print($end - $start)"
 }
-maildir_count() { find "$W/postfix/mail/me/Maildir/new" -type f 2>/dev/null | wc -l; }
+maildir_count() { find "$W/postfix/mail/me/Maildir/new" -type f 2>/dev/null | wc -l || true; }
 kith_count() { "$KITH" ls /mail/me/INBOX/.cur | grep -c '\.eml$' || true; }
 
 echo "$N messages of $SIZE bytes a run, smtp-source on 127.0.0.1; msg/s until the last 250"
