@@ -5,16 +5,18 @@
 # run. Prints messages per second for each (Kith: until the last 250, when every message
 # is committed to the store; Postfix: until the last 250, when it is in the queue, and
 # until the last one is in the Maildir) and the ratio kith/postfix (above 1: Kith is
-# faster), then the idle resident memory of the mail service.
+# faster), one row per number of parallel sessions, then the idle resident memory of
+# the mail service. SESSIONS is one number or a comma-separated list; the default covers
+# a home server's usual load (one or two senders at a time) up to a busy burst.
 #
-#   benches/smtp-vs-postfix.sh [MESSAGES] [SESSIONS] [SIZE]   (default 5000, 4, 4096)
+#   benches/smtp-vs-postfix.sh [MESSAGES] [SESSIONS] [SIZE]   (default 2000, 1,2,4,8,16, 4096)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../scripts/env.sh"
 cd "$KITH_ROOT"
 TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
-N="${1:-5000}"
-SESSIONS="${2:-4}"
+N="${1:-2000}"
+SESSIONS="${2:-1,2,4,8,16}"
 SIZE="${3:-4096}"
 PY=/usr/bin/python3
 
@@ -113,37 +115,40 @@ postfix -c "$W/postfix/etc" check || { echo "postfix check failed:" >&2; tail -2
 postfix -c "$W/postfix/etc" start >/dev/null 2>&1
 for _ in $(seq 100); do $PY -c "import socket; socket.create_connection(('127.0.0.1',$PPORT))" 2>/dev/null && break; sleep 0.1; done
 
-send() { # ADDR -> seconds smtp-source took
+send() { # ADDR SESSIONS -> seconds smtp-source took
   local start end
   start=$(date +%s.%N)
-  smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f sender@example.org -t me@bench.home.arpa \
+  smtp-source -s "$2" -m "$N" -l "$SIZE" -f sender@example.org -t me@bench.home.arpa \
     -M bench.example.org "$1"
   end=$(date +%s.%N)
   $PY -c "print($end - $start)"
 }
-maildir_count() { find "$W/postfix/mail/me/Maildir/new" -type f 2>/dev/null | wc -l; }
+maildir_count() { find "$W/postfix/mail/me/Maildir/new" -type f 2>/dev/null | wc -l || true; }
+kith_count() { "$KITH" ls /mail/me/INBOX/.cur | grep -c '\.eml$' || true; }
 
-kith_s=$(send "$KITH_SMTP")
-kith_count=$("$KITH" ls /mail/me/INBOX/.cur | grep -c '\.eml$' || true)
-postfix_s=$(send "127.0.0.1:$PPORT")
-start=$(date +%s.%N)
-for _ in $(seq 6000); do [[ $(maildir_count) -ge $N ]] && break; sleep 0.05; done
-end=$(date +%s.%N)
-postfix_count=$(maildir_count)
-postfix_all=$($PY -c "print($postfix_s + $end - $start)")
-
-$PY - "$N" "$SESSIONS" "$SIZE" "$kith_s" "$kith_count" "$postfix_s" "$postfix_all" "$postfix_count" <<'PY'
+echo "$N messages of $SIZE bytes a run, smtp-source on 127.0.0.1; msg/s until the last 250"
+echo "(kith: 250 = committed to the store, with SPF/DKIM/DMARC; postfix: 250 = queued),"
+echo "postfix also until all are in the Maildir; stored: messages the run added"
+printf '%8s %10s %8s %12s %14s %8s %10s\n' sessions kith/s stored postfix/s delivered/s stored ratio
+for s in ${SESSIONS//,/ }; do
+  before=$(kith_count)
+  kith_s=$(send "$KITH_SMTP" "$s")
+  kith_added=$(( $(kith_count) - before ))
+  before=$(maildir_count)
+  postfix_s=$(send "127.0.0.1:$PPORT" "$s")
+  start=$(date +%s.%N)
+  for _ in $(seq 6000); do [[ $(( $(maildir_count) - before )) -ge $N ]] && break; sleep 0.05; done
+  end=$(date +%s.%N)
+  postfix_added=$(( $(maildir_count) - before ))
+  $PY - "$N" "$s" "$kith_s" "$kith_added" "$postfix_s" "$end" "$start" "$postfix_added" <<'PY'
 import sys
-n, sessions, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-kith_s, kith_count = float(sys.argv[4]), int(sys.argv[5])
-pf_queued, pf_all, pf_count = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
-print(f"{n} messages of {size} bytes, {sessions} parallel sessions, smtp-source on 127.0.0.1")
-print(f"{'server':40} {'msg/s':>8} {'stored':>8}")
-print(f"{'kith (250 = in the store, with SPF/DKIM/DMARC)':40} {n / kith_s:8.0f} {kith_count:8}")
-print(f"{'postfix, until the last 250 (queued)':40} {n / pf_queued:8.0f}")
-print(f"{'postfix, until all are in the Maildir':40} {n / pf_all:8.0f} {pf_count:8}")
-print(f"ratio kith/postfix: {pf_queued / kith_s:.2f}x against queued, {pf_all / kith_s:.2f}x against delivered")
+n, s = int(sys.argv[1]), int(sys.argv[2])
+kith_s, kith_added, pf_queued = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+pf_all = pf_queued + float(sys.argv[6]) - float(sys.argv[7])
+print(f"{s:8} {n / kith_s:10.0f} {kith_added:8} {n / pf_queued:12.0f} {n / pf_all:14.0f}"
+      f" {int(sys.argv[8]):8} {pf_queued / kith_s:9.2f}x")
 PY
+done
 sleep 2
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
-echo "idle RSS of kith serve mail after the run: $(rss "$KITH_PID")"
+echo "idle RSS of kith serve mail after the runs: $(rss "$KITH_PID")"

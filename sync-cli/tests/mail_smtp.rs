@@ -210,3 +210,65 @@ fn a_server_killed_during_delivery_loses_no_acknowledged_message() {
     }
     eprintln!("{} acknowledged, {} stored", acked.len(), stored.len());
 }
+
+/// Two replicas count on one mailbox offline: the board receives two more messages over
+/// SMTP (UIDs 2 and 3, `.uidnext` 4, `.modseq` up) while the laptop marks message 1 seen
+/// as an IMAP `STORE` does (its flags, its `.modseq` and the mailbox's). The sync merges
+/// the counters as the larger number instead of recording conflicts, and every message
+/// keeps its own UID.
+#[test]
+fn mailbox_counters_changed_on_two_replicas_merge_as_the_larger() {
+    let (board, s) = server();
+    let send = |subject: &str| {
+        let (ok, text) = swaks(
+            &s.smtp,
+            &["--to", "me@alice.home.arpa", "--header", subject],
+        );
+        assert!(ok, "{text}");
+    };
+    send("Subject: one");
+    let bundle = board.dir.path().join("laptop.json");
+    board.ok(&["device", "add", "laptop", "-o", bundle.to_str().unwrap()]);
+    let (mut sync, url) = board.spawn_service(&["serve", "sync", "--listen", "127.0.0.1:0"]);
+    let laptop = Kith {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    laptop.ok(&["clone", "--bundle", bundle.to_str().unwrap(), &url]);
+
+    send("Subject: two");
+    send("Subject: three");
+    let inbox_file = |k: &Kith, name: &str| k.ok(&["get", &format!("/mail/me/INBOX/{name}")]);
+    let modseq: u64 = inbox_file(&laptop, ".modseq").trim().parse().unwrap();
+    let seen = laptop.dir.path().join("seen");
+    std::fs::write(&seen, b"\\Seen\n").unwrap();
+    let bumped = laptop.dir.path().join("modseq");
+    std::fs::write(&bumped, format!("{}\n", modseq + 1)).unwrap();
+    for (path, file) in [
+        ("/mail/me/INBOX/.cur/1.flags", &seen),
+        ("/mail/me/INBOX/.cur/1.modseq", &bumped),
+        ("/mail/me/INBOX/.modseq", &bumped),
+    ] {
+        laptop.ok(&["put", path, file.to_str().unwrap()]);
+    }
+
+    laptop.ok(&["sync"]);
+    assert_eq!(laptop.json(&["conflicts"]), serde_json::json!([]));
+    assert_eq!(
+        laptop
+            .ok(&["ls", "/mail/me/INBOX/.cur"])
+            .lines()
+            .filter(|l| l.ends_with(".eml"))
+            .collect::<Vec<_>>(),
+        ["1.eml", "2.eml", "3.eml"]
+    );
+    assert_eq!(inbox_file(&laptop, ".uidnext"), "4\n");
+    assert_eq!(inbox_file(&laptop, ".cur/1.flags"), "\\Seen\n");
+    let board_modseq = inbox_file(&board, ".modseq");
+    let merged: u64 = inbox_file(&laptop, ".modseq").trim().parse().unwrap();
+    assert_eq!(
+        merged,
+        board_modseq.trim().parse::<u64>().unwrap().max(modseq + 1)
+    );
+    let _ = sync.kill();
+    let _ = sync.wait();
+}

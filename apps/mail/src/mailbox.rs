@@ -26,10 +26,16 @@
 //! replicas' tombstones merge as a set union without conflicts. At most
 //! [`MAX_TOMBSTONES`] are kept; the oldest go first, and a UID missing without a
 //! tombstone counts as vanished at any mod-sequence.
+//!
+//! The counters (`.uidnext`, `.modseq` and a message's `<uid>.modseq`) merge as the
+//! larger of the two numbers ([`CounterMerge`]), so replicas that both counted on
+//! never conflict over them. That alone would not keep UIDs distinct (two replicas
+//! giving UID 5 to different messages would conflict over `.cur/5.eml`), which is why
+//! only the serving replica gives them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kith_store::{EntryKind, Hash, Store, Transaction};
+use kith_store::{ContentMerge, EntryKind, Hash, Merged, Store, Transaction};
 
 use crate::flags::{format_flags, parse_flags};
 
@@ -452,6 +458,40 @@ fn collect(
     Ok(())
 }
 
+/// The store's merge function for the counter files: the larger number wins. When one
+/// side removed the file and the other changed it, `removal_wins` decides: a message's
+/// `<uid>.modseq` goes with its expunge; a mailbox's counters conflict instead.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterMerge {
+    /// Whether a removal beats a change on the other side.
+    pub removal_wins: bool,
+}
+
+impl ContentMerge for CounterMerge {
+    fn merge(&self, base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Merged {
+        if base == ours {
+            return Merged::Clean(theirs.map(<[u8]>::to_vec));
+        }
+        if base == theirs || ours == theirs {
+            return Merged::Clean(ours.map(<[u8]>::to_vec));
+        }
+        match (ours, theirs) {
+            (Some(o), Some(t)) => match (counter(o), counter(t)) {
+                (Some(a), Some(b)) => Merged::Clean(Some(if a >= b { o } else { t }.to_vec())),
+                _ => Merged::Conflict("both sides changed a counter that is not a number".into()),
+            },
+            _ if self.removal_wins => Merged::Clean(None),
+            _ => Merged::Conflict("one side removed a counter the other changed".into()),
+        }
+    }
+}
+
+/// The number in a counter file (decimal, an optional final LF).
+fn counter(bytes: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.strip_suffix('\n').unwrap_or(text).parse().ok()
+}
+
 /// Checks a `/`-separated mailbox or user name.
 fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
@@ -503,5 +543,42 @@ mod tests {
             "UIDs are never reused"
         );
         assert!(Mailbox::of("me", ".hidden").is_err() && Mailbox::of("me", "a//b").is_err());
+    }
+
+    #[test]
+    fn counters_merge_as_the_larger_number() {
+        let mailbox = CounterMerge {
+            removal_wins: false,
+        };
+        let clean = |b: &[u8]| Merged::Clean(Some(b.to_vec()));
+        assert_eq!(
+            mailbox.merge(Some(b"5\n"), Some(b"9\n"), Some(b"12\n")),
+            clean(b"12\n")
+        );
+        assert_eq!(
+            mailbox.merge(Some(b"5\n"), Some(b"12\n"), Some(b"9\n")),
+            clean(b"12\n")
+        );
+        assert_eq!(
+            mailbox.merge(None, Some(b"3\n"), Some(b"2\n")),
+            clean(b"3\n")
+        );
+        assert_eq!(
+            mailbox.merge(Some(b"5\n"), Some(b"5\n"), Some(b"7\n")),
+            clean(b"7\n")
+        );
+        assert!(matches!(
+            mailbox.merge(Some(b"5\n"), Some(b"x\n"), Some(b"7\n")),
+            Merged::Conflict(_)
+        ));
+        assert!(matches!(
+            mailbox.merge(Some(b"5\n"), None, Some(b"7\n")),
+            Merged::Conflict(_)
+        ));
+        let message = CounterMerge { removal_wins: true };
+        assert_eq!(
+            message.merge(Some(b"5\n"), None, Some(b"7\n")),
+            Merged::Clean(None)
+        );
     }
 }

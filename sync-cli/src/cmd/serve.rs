@@ -120,6 +120,9 @@ pub struct Mail {
     /// Hours a message may wait in the outbound queue before it is returned to its sender
     #[arg(long, value_name = "HOURS", default_value_t = 120)]
     pub expire_hours: u64,
+    /// Days a received message's marker is kept, so a resend within them is dropped
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub delivered_days: u32,
 }
 
 impl Mail {
@@ -135,6 +138,7 @@ impl Mail {
             resolver: Vec::new(),
             outbound_port: 25,
             expire_hours: 120,
+            delivered_days: 7,
         }
     }
 }
@@ -390,6 +394,10 @@ impl Suite {
                 ctx.store.clone(),
                 ctx.branch().to_string(),
                 format!("{}/mail", ctx.author()),
+                smtp::writer::Retention {
+                    days: mail.delivered_days,
+                    ..Default::default()
+                },
             )?),
         };
         let mut submission = service.clone();

@@ -5,22 +5,67 @@
 //! Mail the user submitted after signing in is not checked: the header records the
 //! sign-in instead. The checks only record; what to do with a failure (a Junk folder, a
 //! refusal for `p=reject`) is left to the user's filters.
+//!
+//! A sender's mail often comes in bursts from one address, so the SPF result for a
+//! client address, HELO name and reverse path, and the DMARC result of an unsigned
+//! message for a From domain and SPF result, are reused for [`REUSE`]: shorter than
+//! any DNS TTL worth publishing, and kept even when the lookups failed, which a
+//! resolver does not cache (a refused query, a timeout).
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hickory_resolver::config::ResolverOpts;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DmarcOutput, MessageAuthenticator, SpfOutput,
+};
 
 use super::session::Envelope;
+
+/// How long a check's result is reused.
+pub const REUSE: Duration = Duration::from_secs(60);
+/// Most results remembered; past this the oldest half is forgotten.
+const REMEMBERED: usize = 4096;
 
 /// Checks inbound mail against the sender's DNS.
 pub struct Checker {
     authenticator: MessageAuthenticator,
     runtime: tokio::runtime::Handle,
     host: String,
+    spf: Recent<(IpAddr, String, String), SpfOutput>,
+    dmarc: Recent<(String, String, String), DmarcOutput>,
+}
+
+/// Results of the last [`REUSE`], by what they depend on.
+struct Recent<K, V>(Mutex<HashMap<K, (Instant, V)>>);
+
+impl<K: Hash + Eq, V: Clone> Recent<K, V> {
+    fn new() -> Recent<K, V> {
+        Recent(Mutex::new(HashMap::new()))
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, value) = map.get(key)?;
+        (at.elapsed() < REUSE).then(|| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= REMEMBERED {
+            let mut ages: Vec<Instant> = map.values().map(|(at, _)| *at).collect();
+            let (_, median, _) = ages.select_nth_unstable(REMEMBERED / 2);
+            let median = *median;
+            map.retain(|_, (at, _)| *at > median);
+        }
+        map.insert(key, (Instant::now(), value));
+    }
 }
 
 impl Checker {
@@ -42,6 +87,8 @@ impl Checker {
             authenticator,
             runtime,
             host: host.to_string(),
+            spf: Recent::new(),
+            dmarc: Recent::new(),
         })
     }
 
@@ -69,25 +116,47 @@ impl Checker {
         envelope: &Envelope,
         peer: IpAddr,
     ) -> String {
-        let auth = &self.authenticator;
-        let dkim = auth.verify_dkim(message).await;
+        let dkim = self.authenticator.verify_dkim(message).await;
         let helo = envelope.helo.as_str();
-        let spf = auth
-            .verify_spf(SpfParameters::verify(
-                peer,
-                helo,
-                &self.host,
-                &envelope.from,
-            ))
-            .await;
+        let spf = self.spf(envelope, peer).await;
         let from_domain = envelope.from.rsplit_once('@').map_or(helo, |(_, d)| d);
-        let dmarc = auth
-            .verify_dmarc(DmarcParameters::new(message, &dkim, from_domain, &spf))
-            .await;
+        let key = (
+            from_domain.to_ascii_lowercase(),
+            message.from().to_ascii_lowercase(),
+            format!("{:?}", spf.result()),
+        );
+        let reused = dkim.is_empty().then(|| self.dmarc.get(&key)).flatten();
+        let dmarc = match reused {
+            Some(dmarc) => dmarc,
+            None => {
+                let params = DmarcParameters::new(message, &dkim, from_domain, &spf);
+                let dmarc = self.authenticator.verify_dmarc(params).await;
+                if dkim.is_empty() {
+                    self.dmarc.put(key, dmarc.clone());
+                }
+                dmarc
+            }
+        };
         AuthenticationResults::new(&self.host)
             .with_dkim_results(&dkim, message.from())
             .with_spf_mailfrom_result(&spf, peer, &envelope.from, helo)
             .with_dmarc_result(&dmarc)
             .to_header()
+    }
+
+    /// The SPF result for the client at `peer` and the envelope's HELO and reverse path.
+    async fn spf(&self, envelope: &Envelope, peer: IpAddr) -> SpfOutput {
+        let key = (
+            peer,
+            envelope.helo.to_ascii_lowercase(),
+            envelope.from.to_ascii_lowercase(),
+        );
+        if let Some(spf) = self.spf.get(&key) {
+            return spf;
+        }
+        let params = SpfParameters::verify(peer, &envelope.helo, &self.host, &envelope.from);
+        let spf = self.authenticator.verify_spf(params).await;
+        self.spf.put(key, spf.clone());
+        spf
     }
 }

@@ -22,7 +22,7 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::auth::Checker;
 use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
-use super::writer::{Delivery, Writer};
+use super::writer::{Busy, Delivery, Writer};
 use crate::Accounts;
 use crate::queue::Dkim;
 
@@ -138,9 +138,11 @@ fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
     let is_user = Users(service);
     let mut buffer = vec![0u8; 64 << 10];
     let mut input: Vec<u8> = Vec::new();
+    let mut busy = None;
     loop {
         let mut actions: VecDeque<Action> = session.feed(&input, &is_user).into();
         input.clear();
+        track(&mut busy, &session, &service.writer);
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Send(bytes) => conn.send(&bytes)?,
@@ -148,8 +150,11 @@ fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
                 Action::StartTls => conn = conn.start_tls(Arc::clone(&service.tls))?,
                 Action::Deliver(envelope) => {
                     let result = deliver(service, &envelope, peer);
-                    conn.send(&session.delivered(result))?;
+                    let reply = session.delivered(result);
+                    track(&mut busy, &session, &service.writer);
+                    conn.send(&reply)?;
                     actions.extend(session.feed(&[], &is_user));
+                    track(&mut busy, &session, &service.writer);
                 }
             }
         }
@@ -161,6 +166,16 @@ fn serve(service: &Service, tcp: TcpStream, tls: Tls) -> std::io::Result<()> {
             return Ok(());
         }
         input.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// Keeps `busy` held exactly while the session is mid-transaction, so the writer knows
+/// whose messages are coming.
+fn track(busy: &mut Option<Busy>, session: &Session, writer: &Writer) {
+    match (session.in_transaction(), busy.is_some()) {
+        (true, false) => *busy = Some(writer.busy()),
+        (false, true) => *busy = None,
+        _ => {}
     }
 }
 

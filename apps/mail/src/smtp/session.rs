@@ -207,6 +207,14 @@ impl Session {
         }
     }
 
+    /// Whether a mail transaction is under way (from `MAIL` until the reply to its data).
+    pub fn in_transaction(&self) -> bool {
+        matches!(
+            self.state,
+            State::Mail { .. } | State::Rcpt { .. } | State::Data { .. } | State::Delivering
+        )
+    }
+
     /// Whether the connection is over.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)

@@ -23,7 +23,9 @@ const DEFLATE: u8 = 1;
 /// Objects shorter than this are stored raw: compression rarely saves anything on them.
 const MIN_COMPRESS: usize = 48;
 /// Deflate level: 1 (fastest) already gets nearly all of the gain on contacts, events and
-/// mail, as with git's loose objects; directory nodes, mostly hashes, stay raw.
+/// mail, as with git's loose objects. Directory nodes, mostly hashes, are stored raw
+/// without trying: a commit rewrites several large ones, and setting up a compressor
+/// for each was most of a mail delivery's CPU time.
 const LEVEL: u8 = 1;
 /// Deflate shrinks data by at most about 1032 times; a claimed size beyond that is damage.
 const MAX_RATIO: usize = 1032;
@@ -32,7 +34,8 @@ const MAX_RATIO: usize = 1032;
 /// coded, unlike lz4, so text such as vCards shrinks by about 40%) is used only when it
 /// makes the record smaller.
 pub(crate) fn encode(hash: &Hash, canonical: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let compressed = (canonical.len() >= MIN_COMPRESS)
+    let node = canonical.first() == Some(&(crate::ObjectKind::Node as u8));
+    let compressed = (canonical.len() >= MIN_COMPRESS && !node)
         .then(|| compress(canonical))
         .filter(|c| c.len() < canonical.len());
     let (codec, body) = match &compressed {

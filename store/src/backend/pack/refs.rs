@@ -2,9 +2,11 @@
 //! `logs/<name>` appends every value a ref had before (its reflog).
 //!
 //! A change runs under an exclusive lock on `refs.lock`: read the current value, compare,
-//! append the old value to the reflog and fsync it, write the new value to a temporary
-//! file, fsync, rename it over the ref, fsync the folder. Readers take no lock: a rename
-//! is atomic, so they see the old value or the new one.
+//! append the old value to the reflog, write the new value to a temporary file, fsync,
+//! rename it over the ref, fsync the folder. Readers take no lock: a rename is atomic,
+//! so they see the old value or the new one, and a crash leaves one or the other. The
+//! reflog, a recovery aid for damaged heads, is not fsynced after each line: a crash may
+//! lose its last lines, never a ref.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -115,15 +117,15 @@ fn parse_line(bytes: &[u8]) -> Option<Hash> {
         .ok()
 }
 
-/// Appends `old` to a reflog and makes it durable.
+/// Appends `old` to a reflog (fsynced only when the log is created).
 fn append_log(path: &Path, old: Hash) -> Result<()> {
     create_dirs(parent(path))?;
     let fresh = !path.exists();
     let mut file = open_append(path)?;
     file.write_all(format!("{old}\n").as_bytes())
         .map_err(|e| Error::io("write", path, e))?;
-    file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
     if fresh {
+        file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
         sync_dir(parent(path))?;
     }
     Ok(())
