@@ -389,7 +389,8 @@ fn calendar_query(
                 None => known = false,
             }
         }
-        if !(decided && known) && !filter.matches(&load()?, zone) {
+        let read_object = !(decided && known);
+        if read_object && !filter.matches(&load()?, zone) {
             return None;
         }
         r.response(&name, &hash, &props).ok()
