@@ -1,73 +1,128 @@
-//! A bounded cache of decoded directory nodes.
+//! Bounded caches of decoded objects: directory nodes and small blobs.
 //!
-//! Nodes are immutable and named by their hash, so a cached node is never stale. Lookups
-//! in large directories (a CardDAV multiget of 100 cards in a book of 10,000 walks three
-//! trie levels per card) then cost a binary search instead of a read, a hash check and
-//! a decode per level. Two generations bound the memory: when the young one is full it
-//! becomes the old one and the previous old one is dropped; a hit in the old generation
-//! moves the node back to the young one, so nodes in use stay.
+//! Objects are immutable and named by their hash, so a cached one is never stale.
+//! Lookups in large directories (a CardDAV multiget of 100 cards in a book of 10,000
+//! walks three trie levels per card) then cost a binary search instead of a read, a
+//! hash check and a decode per level, and the small files clients read again and again
+//! (vCards, events, mail headers' messages) skip the read, the check and the inflate.
+//! Two generations bound the memory: when the young one is full it becomes the old one
+//! and the previous old one is dropped; a hit in the old generation moves the object
+//! back to the young one, so objects in use stay.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::hash::Hash;
 use crate::object::Node;
 
-/// How many entries (summed over cached nodes) one generation holds.
-const GENERATION_ENTRIES: usize = 64 * 1024;
+/// How many entries (summed over cached nodes) one generation of nodes holds.
+const NODE_ENTRIES: usize = 64 * 1024;
+/// How many bytes one generation of blobs holds.
+const BLOB_BYTES: usize = 4 << 20;
+/// The largest blob cached, in bytes.
+pub(crate) const MAX_CACHED_BLOB: usize = 64 << 10;
 
-/// Decoded nodes by hash, at most about `2 * GENERATION_ENTRIES` entries in all.
-#[derive(Default)]
+/// Decoded nodes (at most about `2 * NODE_ENTRIES` entries) and blobs of at most
+/// [`MAX_CACHED_BLOB`] bytes (at most `2 * BLOB_BYTES` in all), by hash.
 pub(crate) struct NodeCache {
-    generations: Mutex<Generations>,
+    nodes: Generational<Arc<Node>>,
+    blobs: Generational<Arc<[u8]>>,
 }
 
-#[derive(Default)]
-struct Generations {
-    young: HashMap<Hash, Arc<Node>>,
-    young_entries: usize,
-    old: HashMap<Hash, Arc<Node>>,
+impl Default for NodeCache {
+    fn default() -> NodeCache {
+        NodeCache {
+            nodes: Generational::new(NODE_ENTRIES, weight),
+            blobs: Generational::new(BLOB_BYTES, |b: &Arc<[u8]>| b.len().max(1)),
+        }
+    }
 }
 
 impl NodeCache {
     /// The node called `hash`, if cached.
     pub(crate) fn get(&self, hash: &Hash) -> Option<Arc<Node>> {
-        let mut g = self.lock();
-        if let Some(node) = g.young.get(hash) {
-            return Some(Arc::clone(node));
-        }
-        let node = g.old.remove(hash)?;
-        g.insert(*hash, Arc::clone(&node));
-        Some(node)
+        self.nodes.get(hash)
     }
 
     /// Keeps `node`, read as `hash`.
     pub(crate) fn insert(&self, hash: Hash, node: Arc<Node>) {
-        self.lock().insert(hash, node);
+        self.nodes.insert(hash, node);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+    /// The contents of blob `hash`, if cached.
+    pub(crate) fn blob(&self, hash: &Hash) -> Option<Arc<[u8]>> {
+        self.blobs.get(hash)
+    }
+
+    /// Keeps the contents of blob `hash` when it is small enough.
+    pub(crate) fn insert_blob(&self, hash: Hash, bytes: &[u8]) {
+        if bytes.len() <= MAX_CACHED_BLOB {
+            self.blobs.insert(hash, Arc::from(bytes));
+        }
+    }
+}
+
+/// One cache of two generations, each holding up to `limit` by `weight`.
+struct Generational<V> {
+    generations: Mutex<Generations<V>>,
+    limit: usize,
+    weight: fn(&V) -> usize,
+}
+
+struct Generations<V> {
+    young: HashMap<Hash, V>,
+    young_weight: usize,
+    old: HashMap<Hash, V>,
+}
+
+impl<V: Clone> Generational<V> {
+    fn new(limit: usize, weight: fn(&V) -> usize) -> Generational<V> {
+        Generational {
+            generations: Mutex::new(Generations {
+                young: HashMap::new(),
+                young_weight: 0,
+                old: HashMap::new(),
+            }),
+            limit,
+            weight,
+        }
+    }
+
+    fn get(&self, hash: &Hash) -> Option<V> {
+        let mut g = self.lock();
+        if let Some(value) = g.young.get(hash) {
+            return Some(value.clone());
+        }
+        let value = g.old.remove(hash)?;
+        self.keep(&mut g, *hash, value.clone());
+        Some(value)
+    }
+
+    fn insert(&self, hash: Hash, value: V) {
+        let mut g = self.lock();
+        self.keep(&mut g, hash, value);
+    }
+
+    fn keep(&self, g: &mut Generations<V>, hash: Hash, value: V) {
+        let weight = (self.weight)(&value);
+        if g.young_weight + weight > self.limit {
+            g.old = std::mem::take(&mut g.young);
+            g.young_weight = 0;
+        }
+        g.young_weight += weight;
+        g.young.insert(hash, value);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Generations<V>> {
         self.generations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Generations {
-    fn insert(&mut self, hash: Hash, node: Arc<Node>) {
-        let weight = weight(&node);
-        if self.young_entries + weight > GENERATION_ENTRIES {
-            self.old = std::mem::take(&mut self.young);
-            self.young_entries = 0;
-        }
-        self.young_entries += weight;
-        self.young.insert(hash, node);
-    }
-}
-
 /// A node's cost in the cache: its entries, or its children for an inner node.
-fn weight(node: &Node) -> usize {
-    match node {
+fn weight(node: &Arc<Node>) -> usize {
+    match &**node {
         Node::Leaf(entries) => entries.len().max(1),
         Node::Inode { children, .. } => children.len(),
     }
@@ -96,14 +151,33 @@ mod tests {
             cache.insert(Hash::of(&i.to_le_bytes()), leaf(32));
             assert!(cache.get(&hot).is_some(), "the node in use was dropped");
         }
-        let g = cache.lock();
+        let g = cache.nodes.lock();
+        let held: usize = g.young.values().chain(g.old.values()).map(weight).sum();
+        assert!(held <= 2 * NODE_ENTRIES, "{held} entries held");
+        assert!(g.young.len() + g.old.len() < 20_001, "nothing was evicted");
+    }
+
+    #[test]
+    fn keeps_small_blobs_within_their_bound() {
+        let cache = NodeCache::default();
+        let big = vec![1; MAX_CACHED_BLOB + 1];
+        cache.insert_blob(Hash::of(&big), &big);
+        assert!(
+            cache.blob(&Hash::of(&big)).is_none(),
+            "a large blob was kept"
+        );
+        for i in 0u32..4_000 {
+            let bytes = [i.to_le_bytes().as_slice(), &[0; 4092]].concat();
+            cache.insert_blob(Hash::of(&bytes), &bytes);
+            assert_eq!(cache.blob(&Hash::of(&bytes)).as_deref(), Some(&bytes[..]));
+        }
+        let g = cache.blobs.lock();
         let held: usize = g
             .young
             .values()
             .chain(g.old.values())
-            .map(|n| weight(n))
+            .map(|b| b.len())
             .sum();
-        assert!(held <= 2 * GENERATION_ENTRIES, "{held} entries held");
-        assert!(g.young.len() + g.old.len() < 20_001, "nothing was evicted");
+        assert!(held <= 2 * BLOB_BYTES, "{held} bytes held");
     }
 }

@@ -127,7 +127,7 @@ impl Store {
                     Err(Error::Missing(visit.hash))
                 };
             }
-            return Ok((self.objects.blob(&visit.hash)?.len() as u64, vec![]));
+            return Ok((self.objects.stored_blob(&visit.hash)?.len() as u64, vec![]));
         }
         let (object, size) = self.objects.object_sized(&visit.hash)?;
         let next = match (visit.kind, object) {

@@ -18,8 +18,8 @@ use crate::watch::Watcher;
 /// The default branch.
 pub const MAIN: &str = "main";
 
-/// Typed access to a backend's objects: decode on read (directory nodes through a
-/// cache), encode and hash on write.
+/// Typed access to a backend's objects: decode on read (directory nodes and small blobs
+/// through a cache), encode and hash on write.
 #[derive(Clone)]
 pub(crate) struct Objects(pub(crate) Arc<dyn ObjectStore>, pub(crate) Arc<NodeCache>);
 
@@ -64,6 +64,16 @@ impl Objects {
     }
 
     pub(crate) fn blob(&self, hash: &Hash) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.1.blob(hash) {
+            return Ok(bytes.to_vec());
+        }
+        let bytes = self.stored_blob(hash)?;
+        self.1.insert_blob(*hash, &bytes);
+        Ok(bytes)
+    }
+
+    /// Reads blob `hash` from the backend, past the cache (as fsck must).
+    pub(crate) fn stored_blob(&self, hash: &Hash) -> Result<Vec<u8>> {
         let mut bytes = self.0.read(hash)?.ok_or(Error::Missing(*hash))?;
         if bytes.first() != Some(&(crate::ObjectKind::Blob as u8)) {
             return Err(Error::Corrupt {
