@@ -74,7 +74,7 @@ pub fn merge(
     ours: Option<&[u8]>,
     theirs: Option<&[u8]>,
 ) -> Merged {
-    if let Some(done) = trivial(base, ours, theirs) {
+    if let Some(done) = Merged::trivial(base, ours, theirs) {
         return done;
     }
     let parse = |bytes| parse(schema, bytes);
@@ -110,18 +110,6 @@ fn parse<'a>(schema: &dyn Schema, bytes: Option<&'a [u8]>) -> Option<Option<Docu
     match bytes {
         None => Some(None),
         Some(b) => Document::parse(b).filter(|_| schema.validate(b)).map(Some),
-    }
-}
-
-/// The cases where one side (or both) did nothing new.
-fn trivial(base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Option<Merged> {
-    let keep = |side: Option<&[u8]>| Some(Merged::Clean(side.map(<[u8]>::to_vec)));
-    if base == ours {
-        keep(theirs)
-    } else if base == theirs || ours == theirs {
-        keep(ours)
-    } else {
-        None
     }
 }
 

@@ -56,11 +56,8 @@ fn is_flag(flag: &str) -> bool {
 
 impl ContentMerge for FlagsMerge {
     fn merge(&self, base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Merged {
-        if base == ours {
-            return Merged::Clean(theirs.map(<[u8]>::to_vec));
-        }
-        if base == theirs || ours == theirs {
-            return Merged::Clean(ours.map(<[u8]>::to_vec));
+        if let Some(done) = Merged::trivial(base, ours, theirs) {
+            return done;
         }
         match (ours, theirs) {
             (Some(o), Some(t)) => merge_sets(base, o, t),

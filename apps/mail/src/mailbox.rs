@@ -469,11 +469,8 @@ pub struct CounterMerge {
 
 impl ContentMerge for CounterMerge {
     fn merge(&self, base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Merged {
-        if base == ours {
-            return Merged::Clean(theirs.map(<[u8]>::to_vec));
-        }
-        if base == theirs || ours == theirs {
-            return Merged::Clean(ours.map(<[u8]>::to_vec));
+        if let Some(done) = Merged::trivial(base, ours, theirs) {
+            return done;
         }
         match (ours, theirs) {
             (Some(o), Some(t)) => match (counter(o), counter(t)) {

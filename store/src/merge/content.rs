@@ -19,6 +19,25 @@ pub enum Merged {
     Conflict(String),
 }
 
+impl Merged {
+    /// The merge when one side (or both) did nothing new: the other side's version.
+    /// `None` when both changed the file differently and a real merge is needed.
+    pub fn trivial(
+        base: Option<&[u8]>,
+        ours: Option<&[u8]>,
+        theirs: Option<&[u8]>,
+    ) -> Option<Merged> {
+        let keep = |side: Option<&[u8]>| Some(Merged::Clean(side.map(<[u8]>::to_vec)));
+        if base == ours {
+            keep(theirs)
+        } else if base == theirs || ours == theirs {
+            keep(ours)
+        } else {
+            None
+        }
+    }
+}
+
 /// A three-way merge of one file's bytes.
 ///
 /// Implementations must never panic, whatever the bytes (they come from other devices),
