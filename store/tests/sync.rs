@@ -299,6 +299,34 @@ fn pushes_must_be_fast_forwards() {
     assert_ne!(home.head("main").unwrap(), Some(diverged));
 }
 
+#[test]
+fn local_branches_neither_leave_a_replica_nor_are_pushed_to() {
+    let disk = Store::memory();
+    commit(&disk, &[("/x", "1")]);
+    let mut tx = disk.transaction("local/services").unwrap();
+    tx.put("dav.key", b"secret").unwrap();
+    tx.commit("t", "keys").unwrap();
+    let laptop = Store::memory();
+    let (ended, _, _) = fetch(&laptop, &disk, None);
+    assert!(matches!(ended, Ended::Done), "{ended:?}");
+    let names: Vec<String> = laptop
+        .branches()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["remote/main"], "only main travels");
+
+    let mine = commit(&laptop, &[("/y", "2")]);
+    laptop
+        .set_branch("local/services", None, Some(mine))
+        .unwrap();
+    let refused = push(&laptop, &disk, "local/services").expect("refused");
+    assert!(refused.contains("no push may set"), "{refused}");
+    let keys = disk.head("local/services").unwrap().unwrap();
+    assert_ne!(keys, mine);
+}
+
 /// Three replicas edit at random and sync in random directions (fetch, merge, push);
 /// after a final round they hold the same tree, with every edit or a recorded conflict.
 #[test]

@@ -31,6 +31,16 @@ pub use transport::{Traffic, TransportError, run};
 /// a server does not offer them, so they never travel.
 pub const TRACKING_PREFIX: &str = "remotes/";
 
+/// Branches under this prefix belong to one replica (a disk image's service keys, see
+/// `kith disk write`): a server neither offers them nor takes pushes to them.
+pub const LOCAL_PREFIX: &str = "local/";
+
+/// Whether branch `name` travels between replicas: it is neither a tracking branch nor
+/// a local one.
+pub fn travels(name: &str) -> bool {
+    !name.starts_with(TRACKING_PREFIX) && !name.starts_with(LOCAL_PREFIX)
+}
+
 /// The branch that tracks `branch` of the replica called `remote`.
 pub fn tracking_branch(remote: &str, branch: &str) -> String {
     format!("{TRACKING_PREFIX}{remote}/{branch}")

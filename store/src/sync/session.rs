@@ -48,7 +48,12 @@ impl Server {
         let mut results = Vec::new();
         for u in updates {
             let current = self.store.head(&u.name)?;
-            let result = if current != u.old {
+            let result = if !super::travels(&u.name) {
+                Some(format!(
+                    "{} is a tracking or local branch, which no push may set",
+                    u.name
+                ))
+            } else if current != u.old {
                 Some(format!(
                     "{} moved meanwhile; fetch and merge, then push again",
                     u.name
@@ -91,7 +96,7 @@ impl Endpoint for Server {
                     mode,
                 };
                 let mut branches = self.store.branches()?;
-                branches.retain(|(name, _)| !name.starts_with(super::TRACKING_PREFIX));
+                branches.retain(|(name, _)| super::travels(name));
                 let refs = Message::Refs(branches);
                 self.state = match mode {
                     Mode::Fetch => ServerState::Serving(Sender::new(self.store.clone())),
