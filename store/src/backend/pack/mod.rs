@@ -7,7 +7,7 @@
 //! CURRENT          "kith-store 1 pack <generation>\n": which pack is live; a store exists iff it does
 //! pack-<g>.pack    "KITHPACK" 01 00 00 00 00 00 00 00, then records, appended only
 //! pack-<g>.idx     sorted hash -> offset table covering the pack up to a recorded length
-//! refs/<name>      a ref: the commit hash in hex and a newline (`/` in names makes folders)
+//! refs/<name>      a ref: two checksummed slots, the newer one its value (`/` in names makes folders)
 //! logs/<name>      the ref's earlier values, one hex hash a line, oldest first
 //! pack.lock        flock: held by whoever appends, trims or rewrites the index
 //! refs.lock        flock: held while a ref changes
@@ -45,7 +45,8 @@
 //!   that takes its place, in this process, in others (which look for another copy when
 //!   theirs fails) and in the next index.
 //! - A ref moves only after the objects it names are synced (the [`crate::Store`]'s
-//!   order), and by rename, so it names the old commit or the new one.
+//!   order), by writing the slot its file is not using and fdatasyncing, so it names the
+//!   old commit or the new one (see `refs.rs`).
 //! - Garbage collection copies the kept records into a new generation, fsyncs it and
 //!   its index, and only then switches `CURRENT` (temporary file, fsync, rename, fsync
 //!   folder) and deletes the old files.
