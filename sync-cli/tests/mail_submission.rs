@@ -6,7 +6,8 @@
 //! verifies (dkimpy) against the key alice's DNS server publishes, and bob's server
 //! records SPF, DKIM and DMARC passing; a recipient bob's server refuses comes back to
 //! alice as a delivery status notification. Alice's service killed again and again while
-//! its queue sends loses no message and delivers none twice.
+//! its queue sends loses no message and delivers none twice. Mail forged in alice's
+//! name gets what her DMARC policy asks at bob's server: quarantined in Junk, or refused.
 
 mod common;
 
@@ -74,7 +75,12 @@ impl Site {
 
     /// The messages in `user`'s INBOX.
     fn inbox(&self, user: &str) -> Vec<String> {
-        let dir = format!("/mail/{user}/INBOX/.cur");
+        self.messages(user, "INBOX")
+    }
+
+    /// The messages in `user`'s mailbox `folder`.
+    fn messages(&self, user: &str, folder: &str) -> Vec<String> {
+        let dir = format!("/mail/{user}/{folder}/.cur");
         let listing = self.k.run_with(&["ls", &dir], b"");
         String::from_utf8_lossy(&listing.stdout)
             .lines()
@@ -374,5 +380,61 @@ fn a_queue_killed_while_sending_loses_nothing_and_delivers_nothing_twice() {
     assert_eq!(
         duplicates, 0,
         "messages delivered twice after {kills} kills"
+    );
+}
+
+const FORGER: &str = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("forger.example")
+def forged(author):
+    return (f"From: CEO <{author}>\r\nTo: you@bob.home.arpa\r\nSubject: wire the money\r\n"
+            f"Message-ID: <forged-{author}>\r\n\r\nUrgent.\r\n")
+assert s.sendmail("x@elsewhere.example", ["you@bob.home.arpa"], forged("ceo@alice.home.arpa")) == {}
+try:
+    s.sendmail("x@elsewhere.example", ["you@bob.home.arpa"], forged("ceo@strict.alice.home.arpa"))
+    sys.exit("mail failing DMARC under p=reject was accepted")
+except smtplib.SMTPDataError as e:
+    assert e.smtp_code == 550 and b"DMARC" in e.smtp_error, e
+s.quit()
+print("ok")
+"#;
+
+#[test]
+fn mail_failing_dmarc_gets_what_the_senders_policy_asks() {
+    let any = "127.0.0.1:0";
+    let mut alice = Site::new("alice.home.arpa", &[]);
+    let strict = "_dmarc.strict.alice.home.arpa. 3600 IN TXT \"v=DMARC1; p=reject\"\n";
+    let out = (alice.k).run_with(
+        &["put", "/identity/zone/_dmarc.strict", "-"],
+        strict.as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let alice_dns = alice.serve(&["serve", "dns", "--listen", any])[0];
+    let mut bob = Site::new("bob.home.arpa", &["you"]);
+    let bob_smtp = bob.serve(&strs(&mail_args(alice_dns, None)))[0];
+
+    let out = Command::new(PYTHON)
+        .args(["-c", FORGER, &bob_smtp.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let junk = bob.messages("you", "Junk");
+    assert_eq!(junk.len(), 1, "p=quarantine files the forgery in Junk");
+    assert!(
+        junk[0].contains("From: CEO <ceo@alice.home.arpa>"),
+        "{}",
+        junk[0]
+    );
+    assert!(junk[0].contains("dmarc=fail"), "{}", junk[0]);
+    assert!(
+        bob.inbox("you").is_empty(),
+        "nothing forged reaches the INBOX"
     );
 }

@@ -3,8 +3,10 @@
 //! `Authentication-Results` header (RFC 8601) in front of the message.
 //!
 //! Mail the user submitted after signing in is not checked: the header records the
-//! sign-in instead. The checks only record; what to do with a failure (a Junk folder, a
-//! refusal for `p=reject`) is left to the user's filters.
+//! sign-in instead. Mail that fails DMARC (neither an aligned DKIM signature nor an
+//! aligned SPF pass) gets what its From domain's policy asks ([`Disposition`]): refused
+//! with `550 5.7.1` for `p=reject`, filed in the recipient's `Junk` for `p=quarantine`.
+//! A DNS failure during the checks is recorded and never refuses mail.
 //!
 //! A sender's mail often comes in bursts from one address, so the SPF result for a
 //! client address, HELO name and reverse path, and the DMARC result of an unsigned
@@ -20,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use hickory_resolver::config::ResolverOpts;
 use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DmarcOutput, MessageAuthenticator, SpfOutput,
+    AuthenticatedMessage, AuthenticationResults, DmarcOutput, DmarcResult, MessageAuthenticator,
+    SpfOutput,
 };
 
 use super::session::Envelope;
@@ -32,6 +36,31 @@ use super::session::Envelope;
 pub const REUSE: Duration = Duration::from_secs(60);
 /// Most results remembered; past this the oldest half is forgotten.
 const REMEMBERED: usize = 4096;
+
+/// What to do with a message, after its checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Into the recipients' INBOX.
+    Deliver,
+    /// Into the recipients' `Junk`: it failed DMARC and its domain says `p=quarantine`.
+    Quarantine,
+    /// Refused: it failed DMARC and the domain named here says `p=reject`.
+    Reject(String),
+}
+
+impl Disposition {
+    /// What the From domain's policy asks for a message with this DMARC result.
+    fn of(dmarc: &DmarcOutput) -> Disposition {
+        if !matches!(dmarc.result(), DmarcResult::Fail(_)) {
+            return Disposition::Deliver;
+        }
+        match dmarc.policy() {
+            Policy::Reject => Disposition::Reject(dmarc.domain().to_string()),
+            Policy::Quarantine => Disposition::Quarantine,
+            Policy::None | Policy::Unspecified => Disposition::Deliver,
+        }
+    }
+}
 
 /// Checks inbound mail against the sender's DNS.
 pub struct Checker {
@@ -92,30 +121,33 @@ impl Checker {
         })
     }
 
-    /// The `Authentication-Results` header for a message from `peer`. Blocks the calling
-    /// thread (which must not be one of `runtime`'s) while DNS answers.
-    pub fn header(&self, envelope: &Envelope, peer: IpAddr) -> String {
+    /// The `Authentication-Results` header for a message from `peer`, and what its
+    /// sender's DMARC policy asks. Blocks the calling thread (which must not be one of
+    /// `runtime`'s) while DNS answers.
+    pub fn check(&self, envelope: &Envelope, peer: IpAddr) -> (String, Disposition) {
         if let Some(user) = &envelope.user {
-            return format!(
+            let header = format!(
                 "Authentication-Results: {}; auth=pass smtp.auth={user}\r\n",
                 self.host
             );
+            return (header, Disposition::Deliver);
         }
         let Some(message) = AuthenticatedMessage::parse(&envelope.data) else {
-            return format!(
+            let header = format!(
                 "Authentication-Results: {}; dkim=permerror (unparsable message)\r\n",
                 self.host
             );
+            return (header, Disposition::Deliver);
         };
-        self.runtime.block_on(self.check(&message, envelope, peer))
+        self.runtime.block_on(self.verify(&message, envelope, peer))
     }
 
-    async fn check(
+    async fn verify(
         &self,
         message: &AuthenticatedMessage<'_>,
         envelope: &Envelope,
         peer: IpAddr,
-    ) -> String {
+    ) -> (String, Disposition) {
         let dkim = self.authenticator.verify_dkim(message).await;
         let helo = envelope.helo.as_str();
         let spf = self.spf(envelope, peer).await;
@@ -137,11 +169,12 @@ impl Checker {
                 dmarc
             }
         };
-        AuthenticationResults::new(&self.host)
+        let header = AuthenticationResults::new(&self.host)
             .with_dkim_results(&dkim, message.from())
             .with_spf_mailfrom_result(&spf, peer, &envelope.from, helo)
             .with_dmarc_result(&dmarc)
-            .to_header()
+            .to_header();
+        (header, Disposition::of(&dmarc))
     }
 
     /// The SPF result for the client at `peer` and the envelope's HELO and reverse path.

@@ -13,4 +13,4 @@ pub mod server;
 pub mod session;
 pub mod writer;
 
-pub use session::{Action, Config, Directory, Envelope, Mode, Recipient, Session};
+pub use session::{Action, Config, Directory, Envelope, Failure, Mode, Recipient, Session};

@@ -20,9 +20,9 @@ use std::time::Duration;
 use kith_store::Store;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use super::auth::Checker;
-use super::session::{Action, Config, Directory, Envelope, Recipient, Session};
-use super::writer::{Busy, Delivery, Writer};
+use super::auth::{Checker, Disposition};
+use super::session::{Action, Config, Directory, Envelope, Failure, Recipient, Session};
+use super::writer::{Busy, Delivery, INBOX, JUNK, Writer};
 use crate::Accounts;
 use crate::queue::Dkim;
 
@@ -203,29 +203,39 @@ impl Directory for Users<'_> {
 /// Hands the message to the writer, which puts it in every local recipient's INBOX with
 /// its UID and queues it, DKIM-signed, for the remote ones; returns the commit's short
 /// hash once the message is in the store.
-pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<String, String> {
-    let stored = with_trace(service, envelope, peer);
+pub fn deliver(service: &Service, envelope: &Envelope, peer: IpAddr) -> Result<String, Failure> {
+    let (stored, disposition) = with_trace(service, envelope, peer);
+    let folder = match disposition {
+        Disposition::Deliver => INBOX,
+        Disposition::Quarantine => JUNK,
+        Disposition::Reject(domain) => return Err(Failure::Refused(domain)),
+    };
     let remote = envelope
         .to
         .iter()
         .any(|r| matches!(r, Recipient::Remote(_)));
     let outgoing = match (&service.dkim, remote) {
-        (Some(dkim), true) => dkim.sign(&stored).map_err(|e| e.to_string())?,
+        (Some(dkim), true) => (dkim.sign(&stored)).map_err(|e| Failure::Store(e.to_string()))?,
         (None, true) => stored.clone(),
         (_, false) => Vec::new(),
     };
-    service.writer.deliver(Delivery {
-        to: envelope.to.clone(),
-        from: envelope.from.clone(),
-        user: envelope.user.clone(),
-        sent: envelope.data.clone(),
-        stored,
-        outgoing,
-    })
+    service
+        .writer
+        .deliver(Delivery {
+            folder,
+            to: envelope.to.clone(),
+            from: envelope.from.clone(),
+            user: envelope.user.clone(),
+            sent: envelope.data.clone(),
+            stored,
+            outgoing,
+        })
+        .map_err(Failure::Store)
 }
 
-/// The message with `Received:` and `Authentication-Results:` headers in front.
-fn with_trace(service: &Service, envelope: &Envelope, peer: IpAddr) -> Vec<u8> {
+/// The message with `Received:` and `Authentication-Results:` headers in front, and what
+/// the checks say to do with it.
+fn with_trace(service: &Service, envelope: &Envelope, peer: IpAddr) -> (Vec<u8>, Disposition) {
     let with = match (envelope.tls, envelope.user.is_some()) {
         (true, true) => "ESMTPSA",
         (true, false) => "ESMTPS",
@@ -239,10 +249,13 @@ fn with_trace(service: &Service, envelope: &Envelope, peer: IpAddr) -> Vec<u8> {
         envelope.helo.replace(['\r', '\n'], ""),
         service.config.host
     );
+    let mut disposition = Disposition::Deliver;
     if let Some(checker) = &service.checker {
-        header.push_str(&checker.header(envelope, peer));
+        let (checked, asked) = checker.check(envelope, peer);
+        header.push_str(&checked);
+        disposition = asked;
     }
     let mut out = header.into_bytes();
     out.extend_from_slice(&envelope.data);
-    out
+    (out, disposition)
 }

@@ -75,6 +75,15 @@ pub struct Envelope {
     pub data: Vec<u8>,
 }
 
+/// Why a message was not stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Storing it failed (the reason, for the log); the client should try again later.
+    Store(String),
+    /// It fails DMARC and its From domain, named here, asks to reject such mail.
+    Refused(String),
+}
+
 /// What the shell must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -196,13 +205,20 @@ impl Session {
     }
 
     /// The reply once the shell has delivered (or failed to deliver) the message.
-    pub fn delivered(&mut self, result: Result<String, String>) -> Vec<u8> {
+    pub fn delivered(&mut self, result: Result<String, Failure>) -> Vec<u8> {
         self.state = State::Ready;
         match result {
             Ok(id) => format!("250 2.0.0 Ok: delivered as {id}\r\n").into_bytes(),
-            Err(why) => {
+            Err(Failure::Store(why)) => {
                 tracing::warn!("delivery failed: {why}");
                 b"451 4.3.0 Could not store the message; try again later\r\n".to_vec()
+            }
+            Err(Failure::Refused(domain)) => {
+                tracing::info!("refused a message failing DMARC: {domain} publishes p=reject");
+                format!(
+                    "550 5.7.1 The message fails DMARC and {domain} asks to reject such mail\r\n"
+                )
+                .into_bytes()
             }
         }
     }

@@ -29,6 +29,10 @@ use crate::queue;
 
 /// The folder of a user's delivery markers (content hashes of messages received).
 pub const DELIVERED: &str = ".delivered";
+/// Where inbound mail goes.
+pub const INBOX: &str = "INBOX";
+/// Where inbound mail goes that its sender's DMARC policy says to quarantine.
+pub const JUNK: &str = "Junk";
 /// Most messages in one commit.
 const MAX_BATCH: usize = 256;
 /// How long the writer waits for the messages of connections mid-transaction.
@@ -56,6 +60,8 @@ impl Default for Retention {
 
 /// One message ready to store.
 pub struct Delivery {
+    /// The local recipients' mailbox it goes to: [`INBOX`] or [`JUNK`].
+    pub folder: &'static str,
     /// Its recipients.
     pub to: Vec<Recipient>,
     /// The reverse path.
@@ -164,11 +170,12 @@ impl Committer {
                 let when = (today, self.retention.days);
                 add(store, &mut tx, delivery, when, &mut mailboxes)?;
             }
-            let due: Vec<&String> = (mailboxes.iter())
+            let users: BTreeSet<&String> = mailboxes.iter().map(|(user, _)| user).collect();
+            let due: Vec<&String> = (users.into_iter())
                 .filter(|user| self.pruned.get(*user) != Some(&today))
                 .collect();
-            for user in &mailboxes {
-                Mailbox::of(user, "INBOX")?.assign_uids(store, &mut tx)?;
+            for (user, folder) in &mailboxes {
+                Mailbox::of(user, folder)?.assign_uids(store, &mut tx)?;
             }
             for user in &due {
                 prune(store, &mut tx, user, today - i64::from(self.retention.days))?;
@@ -208,14 +215,14 @@ fn gather(first: Job, queue: &mpsc::Receiver<Job>, busy: &AtomicUsize) -> Vec<Jo
     batch
 }
 
-/// Puts one message in its local recipients' INBOXes (noting which in `mailboxes`)
-/// and in the outbound queue for the remote ones.
+/// Puts one message in its local recipients' mailboxes (noting which, by user and
+/// folder, in `mailboxes`) and in the outbound queue for the remote ones.
 fn add(
     store: &Store,
     tx: &mut Transaction,
     delivery: &Delivery,
     when: (i64, u32),
-    mailboxes: &mut BTreeSet<String>,
+    mailboxes: &mut BTreeSet<(String, &'static str)>,
 ) -> Result<(), Error> {
     let mut remote = Vec::new();
     for recipient in &delivery.to {
@@ -225,10 +232,10 @@ fn add(
                 if !first_delivery(store, tx, user, &delivery.sent, when)? {
                     continue;
                 }
-                let inbox = Mailbox::of(user, "INBOX")?;
-                inbox.create(store, tx, (kith_store::now_millis() / 1000) as u32)?;
-                inbox.add(tx, &delivery.stored, &Default::default())?;
-                mailboxes.insert(user.clone());
+                let mailbox = Mailbox::of(user, delivery.folder)?;
+                mailbox.create(store, tx, (kith_store::now_millis() / 1000) as u32)?;
+                mailbox.add(tx, &delivery.stored, &Default::default())?;
+                mailboxes.insert((user.clone(), delivery.folder));
             }
         }
     }
@@ -302,6 +309,7 @@ mod tests {
     fn delivery(body: &str) -> Delivery {
         let sent = format!("Subject: {body}\r\n\r\n{body}\r\n").into_bytes();
         Delivery {
+            folder: INBOX,
             to: vec![Recipient::Local("me".into())],
             from: "friend@example.org".into(),
             user: None,
