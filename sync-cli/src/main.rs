@@ -10,7 +10,6 @@ mod mergers;
 mod output;
 mod remote;
 mod running;
-mod sync_service;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;

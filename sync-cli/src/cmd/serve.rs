@@ -20,7 +20,7 @@ use kith_mail::{Accounts, imap};
 
 use crate::context::Context;
 use crate::running::{self, Registration};
-use crate::sync_service;
+use kith_identity::sync_service;
 
 /// Run one service in the foreground until interrupted.
 #[derive(Args, Debug)]
@@ -333,7 +333,8 @@ impl Suite {
     /// Starts the sync service.
     pub fn sync(&mut self, ctx: &Context, listen: SocketAddr) -> Result<()> {
         let site = Site::new(ctx.store.clone(), ctx.branch(), &ctx.dir);
-        let running = sync_service::start(site, &ctx.author(), listen)?;
+        let running = sync_service::start(site, &ctx.author(), listen)
+            .context("starting the sync service (it needs this replica's sync key)")?;
         let url = crate::remote::Url {
             host: running.addr.ip().to_string(),
             port: running.addr.port(),

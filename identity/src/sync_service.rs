@@ -1,5 +1,6 @@
-//! The sync service (`kith serve sync`, part of `kith up`): other replicas fetch from
-//! and push to this one over mutual TLS, one thread per connection.
+//! The sync service (`kith serve sync`, part of `kith up`, and the sync unikernel's
+//! one job): other replicas fetch from and push to this one over mutual TLS, one thread
+//! per connection.
 //!
 //! Every connection must present a certificate from the user's root that the store's
 //! `/identity/revoked` does not list (re-read for each connection, so a revocation that
@@ -11,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-use kith_identity::Site;
-use kith_identity::link::{self, Credentials, ServerConfig, ServerStream};
 use kith_store::sync::{self, Server, TransportError};
+
+use crate::link::{self, Credentials, ServerConfig, ServerStream};
+use crate::{Error, Result, Site};
 
 /// How long a connection may stay silent.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,10 +32,12 @@ pub struct Running {
 
 /// Starts serving `site`'s store on `listen` as device `device`.
 pub fn start(site: Site, device: &str, listen: SocketAddr) -> Result<Running> {
-    let credentials = Credentials::of_service(&site, "sync", device)
-        .context("the sync service needs this replica's certificate and key")?;
+    let credentials = Credentials::of_service(&site, "sync", device)?;
     let config = credentials.server_config()?;
-    let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    let listener = TcpListener::bind(listen).map_err(|source| Error::Io {
+        path: format!("listening on {listen}").into(),
+        source,
+    })?;
     let addr = listener.local_addr()?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stopping);
@@ -123,8 +126,5 @@ fn session(tcp: TcpStream, site: &Site, credentials: &Credentials, config: Arc<S
 /// The first DNS name of the peer's certificate (its device's host name).
 fn peer_name(stream: &ServerStream) -> Option<String> {
     let cert = stream.conn.peer_certificates()?.first()?;
-    kith_identity::keys::dns_names(cert)
-        .ok()?
-        .into_iter()
-        .next()
+    crate::keys::dns_names(cert).ok()?.into_iter().next()
 }
