@@ -33,7 +33,7 @@ pub struct Build {
         conflicts_with = "example"
     )]
     pub service: Option<Service>,
-    /// Build a program from unikernel/examples/ instead (hello, https, echo, disk)
+    /// Build a program from unikernel/examples/ instead (hello, https, echo, disk, connect)
     #[arg(long, value_name = "NAME")]
     pub example: Option<String>,
     /// The machine the image is for

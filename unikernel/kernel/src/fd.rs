@@ -7,6 +7,7 @@ use crate::drivers::block;
 use crate::net::{self, Readiness, TcpSocket, UdpSocket};
 use crate::sync::Global;
 use crate::syscalls::errno::{EAGAIN, EBADF, EINVAL};
+use crate::time;
 
 /// An event counter (`eventfd`), which mio uses to wake its poll loop.
 pub struct EventFd {
@@ -110,15 +111,41 @@ pub enum Kind {
     Disk(DiskFile),
 }
 
+/// Which way a blocking call goes, for its timeout.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Direction {
+    /// Reading, receiving, accepting.
+    Receive,
+    /// Writing, sending, connecting.
+    Send,
+}
+
 /// An open descriptor.
 pub struct Object {
     /// What it refers to.
     pub kind: Kind,
     /// `O_NONBLOCK`: calls return `EAGAIN` instead of waiting.
     pub nonblocking: bool,
+    /// How long a blocking call waits before it gives up with `EAGAIN`
+    /// (`SO_RCVTIMEO`, `SO_SNDTIMEO`), in nanoseconds; `None`: for ever.
+    pub timeouts: [Option<u64>; 2],
 }
 
 impl Object {
+    /// A descriptor for `kind`, blocking unless `nonblocking`, with no timeouts.
+    pub fn new(kind: Kind, nonblocking: bool) -> Self {
+        Self {
+            kind,
+            nonblocking,
+            timeouts: [None; 2],
+        }
+    }
+
+    /// The timeout of calls going `direction`.
+    pub fn timeout(&mut self, direction: Direction) -> &mut Option<u64> {
+        &mut self.timeouts[direction as usize]
+    }
+
     /// Readiness for `sys_poll`.
     pub fn readiness(&self) -> Readiness {
         match &self.kind {
@@ -222,13 +249,25 @@ pub fn with<R>(fd: i32, f: impl FnOnce(&mut Object) -> Result<R, i32>) -> Result
 }
 
 /// Runs `op` on `fd` until it stops returning `EAGAIN`, waiting for network
-/// or event activity in between, unless the descriptor is non-blocking.
-pub fn blocking<R>(fd: i32, mut op: impl FnMut(&mut Object) -> Result<R, i32>) -> Result<R, i32> {
+/// or event activity in between, unless the descriptor is non-blocking; past
+/// the descriptor's timeout for `direction` it gives up with `EAGAIN`.
+pub fn blocking<R>(
+    fd: i32,
+    direction: Direction,
+    mut op: impl FnMut(&mut Object) -> Result<R, i32>,
+) -> Result<R, i32> {
+    let mut deadline = None;
     loop {
-        let (result, nonblocking) = with(fd, |o| Ok((op(o), o.nonblocking)))?;
+        let (result, nonblocking, timeout) =
+            with(fd, |o| Ok((op(o), o.nonblocking, *o.timeout(direction))))?;
         match result {
             Err(EAGAIN) if !nonblocking => {
-                net::wait(None);
+                let until = *deadline
+                    .get_or_insert_with(|| timeout.map(|t| time::monotonic_ns().saturating_add(t)));
+                if until.is_some_and(|d| time::monotonic_ns() >= d) {
+                    return Err(EAGAIN);
+                }
+                net::wait(until);
             }
             other => return other,
         }

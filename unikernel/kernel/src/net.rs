@@ -9,7 +9,9 @@
 //! in `Listen` state, each connection attempt takes one, and the pool is
 //! topped up between received packets (up to the backlog), so a burst of
 //! connections queues like a backlog instead of meeting resets. `accept`
-//! takes an established connection out of the pool.
+//! takes an established connection out of the pool. `connect` opens a
+//! connection from an ephemeral port; it is a stream once the handshake is
+//! done (or an error, refused or timed out, for `SO_ERROR` to report).
 
 use alloc::collections::BTreeMap;
 use alloc::vec;
@@ -30,7 +32,10 @@ use virtio_drivers::transport::mmio::MmioTransport;
 use crate::drivers::virtio::{self, KernelHal};
 use crate::sched::{self, Tid, Wake};
 use crate::sync::Global;
-use crate::syscalls::errno::{EADDRINUSE, EAGAIN, EINVAL, EMSGSIZE, ENETDOWN, ENOTCONN, EPIPE};
+use crate::syscalls::errno::{
+    EADDRINUSE, EAGAIN, ECONNREFUSED, EINVAL, EISCONN, EMSGSIZE, ENETDOWN, ENOTCONN, EPIPE,
+    ETIMEDOUT,
+};
 use crate::{log, time};
 
 const QUEUE_SIZE: usize = 16;
@@ -43,6 +48,8 @@ const UDP_QUEUE: usize = 64;
 const EPHEMERAL_PORTS: u16 = 49152;
 /// Sockets each listener keeps in `Listen` state, ready for new connections.
 const SPARE_LISTENERS: usize = 2;
+/// How long a connection attempt waits for the peer's answer.
+const CONNECT_TIMEOUT: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(30);
 
 type NetDevice = VirtIONet<KernelHal, MmioTransport<'static>, QUEUE_SIZE>;
 
@@ -108,7 +115,7 @@ struct Stack {
     closing: Vec<SocketHandle>,
     /// The listening pools, by port.
     listeners: BTreeMap<u16, Pool>,
-    /// The next ephemeral port to try for an unbound UDP socket.
+    /// The next ephemeral port to try for an unbound UDP socket or a connection.
     next_ephemeral: u16,
 }
 
@@ -332,6 +339,13 @@ pub enum TcpSocket {
         /// The listening port.
         port: u16,
     },
+    /// A connection on its way (`connect` was called), since `started`.
+    Connecting {
+        /// The smoltcp socket.
+        handle: SocketHandle,
+        /// When the attempt started.
+        started: Instant,
+    },
     /// A connection.
     Stream(SocketHandle),
 }
@@ -415,8 +429,68 @@ impl TcpSocket {
         })
     }
 
+    /// Starts connecting to `remote` from the bound port, or else an ephemeral one.
+    pub fn connect(&mut self, remote: IpEndpoint) -> Result<(), i32> {
+        let port = match *self {
+            Self::Unconnected { port } => port,
+            Self::Connecting { .. } | Self::Stream(_) => return Err(EISCONN),
+            Self::Listener { .. } => return Err(EINVAL),
+        };
+        let handle = with_stack(|stack| {
+            let local = if port == 0 {
+                stack.ephemeral_port()
+            } else {
+                port
+            };
+            let handle = stack.sockets.add(new_tcp_socket());
+            let socket = stack.sockets.get_mut::<tcp::Socket>(handle);
+            socket.set_timeout(Some(CONNECT_TIMEOUT));
+            if socket
+                .connect(stack.iface.context(), remote, local)
+                .is_err()
+            {
+                stack.sockets.remove(handle);
+                return Err(EINVAL);
+            }
+            Ok(handle)
+        })?;
+        *self = Self::Connecting {
+            handle,
+            started: now(),
+        };
+        poll();
+        Ok(())
+    }
+
+    /// Where a connection attempt stands: done (and now a stream), `EAGAIN`
+    /// while the handshake runs, or why it failed. A stream is done.
+    pub fn finish_connect(&mut self) -> Result<(), i32> {
+        match *self {
+            Self::Stream(_) => Ok(()),
+            Self::Connecting { handle, started } => {
+                with_stack(|stack| connect_outcome(stack.tcp(handle), started))?;
+                // The same smoltcp socket goes on as the stream: no drop, no close.
+                core::mem::forget(core::mem::replace(self, Self::Stream(handle)));
+                Ok(())
+            }
+            _ => Err(ENOTCONN),
+        }
+    }
+
+    /// The error a connection attempt ended in (`SO_ERROR`), 0 if none.
+    pub fn pending_error(&self) -> i32 {
+        let Self::Connecting { handle, started } = *self else {
+            return 0;
+        };
+        match with_stack(|stack| connect_outcome(stack.tcp(handle), started)) {
+            Err(EAGAIN) | Ok(()) => 0,
+            Err(e) => e,
+        }
+    }
+
     /// Receives into `buf`; 0 at end of stream, `EAGAIN` when nothing is there.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, i32> {
+        self.finish_connect()?;
         let Self::Stream(handle) = *self else {
             return Err(ENOTCONN);
         };
@@ -434,6 +508,7 @@ impl TcpSocket {
 
     /// Queues `buf` for sending; `EAGAIN` when the send buffer is full.
     pub fn send(&mut self, buf: &[u8]) -> Result<usize, i32> {
+        self.finish_connect()?;
         let Self::Stream(handle) = *self else {
             return Err(ENOTCONN);
         };
@@ -469,7 +544,7 @@ impl TcpSocket {
     pub fn local_endpoint(&self) -> Result<IpEndpoint, i32> {
         match *self {
             Self::Unconnected { port } | Self::Listener { port } => Ok(any_address(port)),
-            Self::Stream(handle) => {
+            Self::Connecting { handle, .. } | Self::Stream(handle) => {
                 with_stack(|stack| stack.tcp(handle).local_endpoint().ok_or(ENOTCONN))
             }
         }
@@ -477,8 +552,15 @@ impl TcpSocket {
 
     /// The peer's address (`getpeername`); `ENOTCONN` unless connected.
     pub fn peer_endpoint(&self) -> Result<IpEndpoint, i32> {
-        let Self::Stream(handle) = *self else {
-            return Err(ENOTCONN);
+        let handle = match *self {
+            Self::Stream(handle) => handle,
+            Self::Connecting { handle, .. } => {
+                with_stack(|stack| match is_connected(stack.tcp(handle).state()) {
+                    true => Ok(handle),
+                    false => Err(ENOTCONN),
+                })?
+            }
+            _ => return Err(ENOTCONN),
         };
         with_stack(|stack| stack.tcp(handle).remote_endpoint().ok_or(ENOTCONN))
     }
@@ -496,7 +578,12 @@ impl TcpSocket {
                     }),
                     ..Readiness::default()
                 },
-                Self::Stream(handle) => {
+                Self::Connecting { handle, .. } if !stack.tcp(*handle).is_open() => Readiness {
+                    readable: true,
+                    writable: true,
+                    hung_up: true,
+                },
+                Self::Connecting { handle, .. } | Self::Stream(handle) => {
                     let socket = stack.tcp(*handle);
                     Readiness {
                         readable: socket.can_recv() || !socket.may_recv(),
@@ -531,13 +618,30 @@ impl Drop for TcpSocket {
                         stack.sockets.remove(h);
                     }
                 }
-                Self::Stream(handle) => {
+                Self::Connecting { handle, .. } | Self::Stream(handle) => {
                     stack.tcp(*handle).close();
                     stack.closing.push(*handle);
                 }
             }
             Ok(())
         });
+    }
+}
+
+/// How a connection attempt started at `started` stands: `Ok` once connected
+/// (its timeout lifted), `EAGAIN` during the handshake, `ETIMEDOUT` if the peer
+/// never answered, `ECONNREFUSED` if it refused.
+fn connect_outcome(socket: &mut tcp::Socket<'static>, started: Instant) -> Result<(), i32> {
+    let state = socket.state();
+    if is_connected(state) {
+        socket.set_timeout(None);
+        Ok(())
+    } else if state != tcp::State::Closed {
+        Err(EAGAIN)
+    } else if now() - started >= CONNECT_TIMEOUT {
+        Err(ETIMEDOUT)
+    } else {
+        Err(ECONNREFUSED)
     }
 }
 

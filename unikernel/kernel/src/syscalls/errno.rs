@@ -30,7 +30,13 @@ pub const EAFNOSUPPORT: i32 = 97;
 pub const EADDRINUSE: i32 = 98;
 /// Network is down (no network device).
 pub const ENETDOWN: i32 = 100;
+/// Already connected.
+pub const EISCONN: i32 = 106;
 /// Not connected.
 pub const ENOTCONN: i32 = 107;
 /// Timed out.
 pub const ETIMEDOUT: i32 = 110;
+/// The peer refused the connection.
+pub const ECONNREFUSED: i32 = 111;
+/// A non-blocking connection attempt has started.
+pub const EINPROGRESS: i32 = 115;

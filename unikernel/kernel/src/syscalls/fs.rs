@@ -60,10 +60,7 @@ fn open(path: &CStr, flags: i32) -> Result<i32, i32> {
     if flags & (O_TRUNC | O_EXCL | O_APPEND) != 0 || flags & O_ACCMODE == O_ACCMODE {
         return Err(EINVAL);
     }
-    Ok(fd::insert(Object {
-        kind: Kind::Disk(DiskFile::new()),
-        nonblocking: false,
-    }))
+    Ok(fd::insert(Object::new(Kind::Disk(DiskFile::new()), false)))
 }
 
 /// Opens `name`: only `/dev/vda`, the disk, exists.

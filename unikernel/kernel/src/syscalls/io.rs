@@ -6,7 +6,7 @@ use core::ffi::c_void;
 
 use super::errno::{EBADF, EINVAL};
 use super::{ret, ret_size};
-use crate::fd::{self, EventFd, Kind, Object};
+use crate::fd::{self, Direction, EventFd, Kind, Object};
 use crate::sched::Wake;
 use crate::{console, time};
 
@@ -21,17 +21,19 @@ pub struct Iovec {
 
 /// Reads from a descriptor of the table (a socket, an event counter, the disk).
 fn read_object(fd: i32, buf: &mut [u8]) -> isize {
-    ret_size(fd::blocking(fd, |o| match &mut o.kind {
-        Kind::Tcp(s) => s.recv(buf),
-        Kind::Udp(s) => s.recv_from(buf).map(|(n, _)| n),
-        Kind::Event(e) => e.read(buf),
-        Kind::Disk(d) => d.read(buf),
+    ret_size(fd::blocking(fd, Direction::Receive, |o| {
+        match &mut o.kind {
+            Kind::Tcp(s) => s.recv(buf),
+            Kind::Udp(s) => s.recv_from(buf).map(|(n, _)| n),
+            Kind::Event(e) => e.read(buf),
+            Kind::Disk(d) => d.read(buf),
+        }
     }))
 }
 
 /// Writes to a descriptor of the table (a socket, an event counter, the disk).
 fn write_object(fd: i32, buf: &[u8]) -> isize {
-    ret_size(fd::blocking(fd, |o| match &mut o.kind {
+    ret_size(fd::blocking(fd, Direction::Send, |o| match &mut o.kind {
         Kind::Tcp(s) => s.send(buf),
         Kind::Udp(_) => Err(super::errno::ENOTCONN),
         Kind::Event(e) => e.write(buf),
@@ -169,10 +171,7 @@ const EFD_NONBLOCK: i16 = 0o4000;
 #[unsafe(no_mangle)]
 pub extern "C" fn sys_eventfd(initval: u64, flags: i16) -> i32 {
     let event = EventFd::new(initval, flags & EFD_SEMAPHORE != 0);
-    fd::insert(Object {
-        kind: Kind::Event(event),
-        nonblocking: flags & EFD_NONBLOCK != 0,
-    })
+    fd::insert(Object::new(Kind::Event(event), flags & EFD_NONBLOCK != 0))
 }
 
 /// hermit's `pollfd`.

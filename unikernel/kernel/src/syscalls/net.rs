@@ -4,9 +4,9 @@
 
 use smoltcp::wire::IpEndpoint;
 
-use super::errno::{EAFNOSUPPORT, EINVAL, ENOTSOCK, EOPNOTSUPP};
+use super::errno::{EAFNOSUPPORT, EINPROGRESS, EINVAL, ENOTSOCK, EOPNOTSUPP};
 use super::{ret, ret_size};
-use crate::fd::{self, Kind, Object};
+use crate::fd::{self, Direction, Kind, Object};
 use crate::net::{TcpSocket, UdpSocket};
 
 const AF_INET: i32 = 3;
@@ -18,6 +18,10 @@ const SOCK_CLOEXEC: i32 = 0o40000;
 const SHUT_WR: i32 = 1;
 const SHUT_RDWR: i32 = 2;
 const SOCKADDR_IN_LEN: u32 = 16;
+const SOL_SOCKET: i32 = 4095;
+const SO_SNDTIMEO: i32 = 0x1005;
+const SO_RCVTIMEO: i32 = 0x1006;
+const SO_ERROR: i32 = 0x1007;
 
 /// Reads the port of a `sockaddr_in`/`sockaddr_in6` (the two share the layout
 /// of their first four bytes).
@@ -94,10 +98,10 @@ pub extern "C" fn sys_socket(domain: i32, type_: i32, _protocol: i32) -> i32 {
         SOCK_DGRAM => Kind::Udp(UdpSocket::Unbound),
         _ => return ret(Err(EOPNOTSUPP)),
     };
-    ret(Ok(fd::insert(Object {
+    ret(Ok(fd::insert(Object::new(
         kind,
-        nonblocking: type_ & SOCK_NONBLOCK != 0,
-    })))
+        type_ & SOCK_NONBLOCK != 0,
+    ))))
 }
 
 /// Binds a socket to the port in `name` (any local address).
@@ -130,7 +134,7 @@ pub unsafe extern "C" fn sys_recvfrom(
 ) -> isize {
     // SAFETY: the caller provides `len` writable bytes.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let received = fd::blocking(fd, |o| match &mut o.kind {
+    let received = fd::blocking(fd, Direction::Receive, |o| match &mut o.kind {
         Kind::Udp(s) => s.recv_from(buf),
         _ => Err(ENOTSOCK),
     });
@@ -156,7 +160,7 @@ pub unsafe extern "C" fn sys_sendto(
     // SAFETY: the caller provides `len` readable bytes.
     let buf = unsafe { core::slice::from_raw_parts(buf, len) };
     let sent = endpoint_of(to, tolen).and_then(|to| {
-        fd::blocking(fd, |o| match &mut o.kind {
+        fd::blocking(fd, Direction::Send, |o| match &mut o.kind {
             Kind::Udp(s) => s.send_to(buf, to),
             _ => Err(ENOTSOCK),
         })
@@ -170,19 +174,37 @@ pub extern "C" fn sys_listen(fd: i32, backlog: i32) -> i32 {
     ret(with_tcp(fd, |s| s.listen(backlog)).map(|()| 0))
 }
 
+/// Connects a TCP socket to the address in `name`: blocks until connected, or
+/// returns `EINPROGRESS` for a non-blocking socket (whose `SO_ERROR` then tells
+/// how the attempt ended once it polls writable).
+#[unsafe(no_mangle)]
+pub extern "C" fn sys_connect(fd: i32, name: *const u8, namelen: u32) -> i32 {
+    let started = endpoint_of(name, namelen).and_then(|remote| {
+        fd::with(fd, |o| match &mut o.kind {
+            Kind::Tcp(s) => s.connect(remote).map(|()| o.nonblocking),
+            _ => Err(EOPNOTSUPP),
+        })
+    });
+    ret(match started {
+        Ok(true) => Err(EINPROGRESS),
+        Ok(false) => fd::blocking(fd, Direction::Send, |o| match &mut o.kind {
+            Kind::Tcp(s) => s.finish_connect().map(|()| 0),
+            _ => Err(ENOTSOCK),
+        }),
+        Err(e) => Err(e),
+    })
+}
+
 /// Accepts a connection; writes the peer's address to `addr`.
 #[unsafe(no_mangle)]
 pub extern "C" fn sys_accept(fd: i32, addr: *mut u8, addrlen: *mut u32) -> i32 {
-    let accepted = fd::blocking(fd, |o| match &mut o.kind {
+    let accepted = fd::blocking(fd, Direction::Receive, |o| match &mut o.kind {
         Kind::Tcp(s) => s.accept(),
         _ => Err(ENOTSOCK),
     });
     ret(accepted.map(|(stream, peer)| {
         write_sockaddr(peer, addr, addrlen);
-        fd::insert(Object {
-            kind: Kind::Tcp(stream),
-            nonblocking: false,
-        })
+        fd::insert(Object::new(Kind::Tcp(stream), false))
     }))
 }
 
@@ -215,37 +237,110 @@ pub extern "C" fn sys_shutdown(fd: i32, how: i32) -> i32 {
     })
 }
 
-/// Accepts and ignores socket options (TCP_NODELAY, SO_REUSEADDR, ...).
-#[unsafe(no_mangle)]
-pub extern "C" fn sys_setsockopt(
-    fd: i32,
-    _level: i32,
-    _optname: i32,
-    _optval: *const u8,
-    _optlen: u32,
-) -> i32 {
-    ret(check_socket(fd))
+/// hermit's `timeval`, the value of `SO_RCVTIMEO` and `SO_SNDTIMEO`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Timeval {
+    tv_sec: i64,
+    tv_usec: i32,
 }
 
-/// Reads a socket option: every option reads as 0 (no pending error).
+/// The direction a timeout option sets, if `(level, optname)` is one.
+fn timeout_option(level: i32, optname: i32) -> Option<Direction> {
+    match (level, optname) {
+        (SOL_SOCKET, SO_RCVTIMEO) => Some(Direction::Receive),
+        (SOL_SOCKET, SO_SNDTIMEO) => Some(Direction::Send),
+        _ => None,
+    }
+}
+
+/// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (a zero `timeval`: no timeout); accepts
+/// and ignores the other options (TCP_NODELAY, SO_REUSEADDR, ...).
+///
+/// # Safety
+/// `optval` holds `optlen` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sys_setsockopt(
+    fd: i32,
+    level: i32,
+    optname: i32,
+    optval: *const u8,
+    optlen: u32,
+) -> i32 {
+    let Some(direction) = timeout_option(level, optname) else {
+        return ret(check_socket(fd));
+    };
+    if optval.is_null() || (optlen as usize) < size_of::<Timeval>() {
+        return ret(Err(EINVAL));
+    }
+    // SAFETY: `optlen` readable bytes, at least a `Timeval`, per the contract.
+    let value = unsafe { optval.cast::<Timeval>().read_unaligned() };
+    let nanos = u64::try_from(value.tv_sec)
+        .ok()
+        .zip(u64::try_from(value.tv_usec).ok())
+        .map(|(s, us)| s.saturating_mul(1_000_000_000).saturating_add(us * 1000));
+    let Some(nanos) = nanos else {
+        return ret(Err(EINVAL));
+    };
+    ret(fd::with(fd, |o| match o.kind {
+        Kind::Tcp(_) | Kind::Udp(_) => {
+            *o.timeout(direction) = (nanos > 0).then_some(nanos);
+            Ok(0)
+        }
+        _ => Err(ENOTSOCK),
+    }))
+}
+
+/// Reads a socket option: `SO_ERROR` is how a connection attempt ended (0 if
+/// it has not failed), `SO_RCVTIMEO` and `SO_SNDTIMEO` the timeouts; every
+/// other option reads as 0.
 ///
 /// # Safety
 /// `optval` must hold `*optlen` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sys_getsockopt(
     fd: i32,
-    _level: i32,
-    _optname: i32,
+    level: i32,
+    optname: i32,
     optval: *mut u8,
     optlen: *mut u32,
 ) -> i32 {
-    ret(check_socket(fd).map(|_| {
+    let value = fd::with(fd, |o| {
+        let timeout = timeout_option(level, optname).map(|d| *o.timeout(d));
+        match &o.kind {
+            Kind::Tcp(s) if (level, optname) == (SOL_SOCKET, SO_ERROR) => {
+                Ok(s.pending_error().to_ne_bytes().to_vec())
+            }
+            Kind::Tcp(_) | Kind::Udp(_) => Ok(match timeout {
+                Some(t) => timeval_bytes(t.unwrap_or(0)),
+                None => 0i32.to_ne_bytes().to_vec(),
+            }),
+            _ => Err(ENOTSOCK),
+        }
+    });
+    ret(value.map(|bytes| {
         if !optval.is_null() && !optlen.is_null() {
             // SAFETY: per the contract.
-            unsafe { optval.write_bytes(0, *optlen as usize) };
+            unsafe {
+                let len = *optlen as usize;
+                optval.write_bytes(0, len);
+                core::ptr::copy_nonoverlapping(bytes.as_ptr(), optval, len.min(bytes.len()));
+            }
         }
         0
     }))
+}
+
+/// A timeout of `nanos` nanoseconds as a `timeval`'s bytes.
+fn timeval_bytes(nanos: u64) -> alloc::vec::Vec<u8> {
+    let value = Timeval {
+        tv_sec: i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX),
+        tv_usec: (nanos % 1_000_000_000 / 1000) as i32,
+    };
+    let mut bytes = alloc::vec![0u8; size_of::<Timeval>()];
+    // SAFETY: `bytes` holds exactly one `Timeval`.
+    unsafe { bytes.as_mut_ptr().cast::<Timeval>().write_unaligned(value) };
+    bytes
 }
 
 /// Writes the socket's own address (`getsockname`): a connection's local end,
