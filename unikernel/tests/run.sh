@@ -276,28 +276,26 @@ check_echo() {
     fi
 }
 
-# pong_server: starts a TCP server on 127.0.0.1 that answers a line "X" with
-# "pong X"; prints its port. It ends with the test's work folder.
-pong_server() {
-    python3 - "$work" <<'PY' &
-import os, socketserver, sys
+check_connect() {
+    local arch=$1 image=$2 server port closed
+    rm -f "$work/pong.port"
+    # A server on the host answering a line "X" with "pong X".
+    python3 - "$work/pong.port" >/dev/null 2>&1 <<'PY' &
+import socketserver, sys
 class Pong(socketserver.StreamRequestHandler):
     def handle(self):
         self.wfile.write(b"pong " + self.rfile.readline().strip() + b"\n")
 server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Pong)
-open(os.path.join(sys.argv[1], "pong.port"), "w").write(str(server.server_address[1]))
-while os.path.isdir(sys.argv[1]):
-    server.handle_request()
+open(sys.argv[1], "w").write(str(server.server_address[1]))
+server.serve_forever()
 PY
-    for _ in $(seq 50); do [ -s "$work/pong.port" ] && break; sleep 0.1; done
-    cat "$work/pong.port"
-}
-
-check_connect() {
-    local arch=$1 image=$2 port closed
-    port=$(pong_server)
+    server=$!
+    for _ in $(seq 100); do [ -s "$work/pong.port" ] && break; sleep 0.1; done
+    port=$(cat "$work/pong.port")
     closed=$(free_port)
     boot 120 "$image" -- "10.0.2.2:$port" "$closed"
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
     if [ "$(guest_status)" = 0 ] && console_has "connect: blocking: pong blocking" &&
         console_has "connect: tokio: pong tokio" &&
         console_has "connect: read timeout: gave up after the timeout" &&
