@@ -181,7 +181,7 @@ try:
         lost = [l.split()[2] for l in out.splitlines() if "Queries lost" in l]
         if not qps:
             sys.exit(f"dnsperf: {out}")
-        print(qps[0], lost[0] if lost else "?")
+        print(f"{float(qps[0]):.0f}", lost[0] if lost else "?")
     else:
         n = int(os.environ["DAV_REQUESTS"])
         t = time.perf_counter()
@@ -189,7 +189,7 @@ try:
             status = propfind(answered)
             if status != 207:
                 sys.exit(f"PROPFIND answered {status} during the load")
-        print(f"{n / (time.perf_counter() - t):.1f}", 0)
+        print(f"{n / (time.perf_counter() - t):.0f}", 0)
 finally:
     stop(proc)
 PY
@@ -295,7 +295,7 @@ for service in $SERVICES; do
   lo=8 hi=128 why=
   fits() {
     probe first "$service" 60 image "$1" >/dev/null && return 0
-    why=$(tr -d '\r' <"$W/$service-image.log" | grep . | tail -n 1)
+    why=$(tr -d '\r' <"$W/$service-image.log" | grep . | tail -n 2 | paste -sd' ')
     return 1
   }
   if fits "$hi"; then
@@ -307,7 +307,7 @@ for service in $SERVICES; do
         mid=$(((lo + hi) / 2))
         if fits "$mid"; then hi=$mid; else lo=$mid; fi
       done
-      echo "smallest --memory that serves: $hi MiB; $lo MiB does not (its last console line: ${why:-none})"
+      echo "smallest --memory that serves: $hi MiB; $lo MiB does not (its last console lines: ${why:-none})"
     fi
     min_mib=$hi
   else
