@@ -118,7 +118,7 @@ def dns_first(deadline, proc):
     return False
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-pw").decode(), "Depth": "0"}
-HOME = {"contacts": "/contacts/bench/", "calendar": "/calendars/bench/"}[service] if service != "dns" else ""
+HOME = {"contacts": "/contacts/bench/", "calendar": "/calendar/bench/"}[service] if service != "dns" else ""
 CTX = ssl.create_default_context(cafile=ca)
 
 def dav_connect(handshake_timeout):
