@@ -44,9 +44,14 @@ export CARGO_TARGET_DIR=${KITH_UNIKERNEL_TARGET_DIR:-$root/target}
 export RUSTFLAGS="-C linker=$linker -C linker-flavor=ld -C relocation-model=static \
 -C link-arg=-T$root/kernel/link-$arch.ld -C link-arg=--no-dynamic-linker ${KITH_RUSTFLAGS:-}"
 
+# Features are unified over the whole workspace, as if every image were built at
+# once: each image then uses the same build of ring, rustls, tokio, kith-identity
+# and the rest, so they compile once per architecture instead of once per image
+# (x86_64, all six images: 166 crate builds for the target instead of 211).
 cd "$root"
 /usr/bin/cargo build --release -j "$jobs" \
     -Zbuild-std=std,panic_abort -Zbuild-std-features=compiler-builtins-mem \
+    -Zfeature-unification --config 'resolver.feature-unification="workspace"' \
     --target "$target" -p "$example" "${config[@]}" >&2
 
 image="$CARGO_TARGET_DIR/$target/release/$example"
