@@ -16,10 +16,10 @@
 # and that `kith build sync` says why it cannot be built yet. KVM where it
 # works, else TCG (as on this machine kind, see README.md).
 # By default aarch64 runs hello and the services only: the https, disk and echo
-# examples (and connect, outgoing TCP) exercise no aarch64 kernel path the services
-# leave out (TLS over tokio,
+# examples exercise no aarch64 kernel path the services leave out (TLS over tokio,
 # virtio-blk writes kept across SIGKILL, UDP: contacts and dns; the idle CPU woken
-# by the NIC's interrupt: contacts), so they run there only when named.
+# by the NIC's interrupt: contacts), and connect's outgoing TCP is code shared by
+# both architectures, so they run there only when named.
 # Prints each build's and each check's seconds ("time: ...").
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 #
