@@ -39,12 +39,21 @@ impl Objects {
         Ok((object, bytes.len() as u64))
     }
 
+    /// Writes `node` and keeps it in the cache: the next commit walks the same paths.
     pub(crate) fn write_node(&self, node: Node) -> Result<Hash> {
-        self.write_canonical(&Object::Node(node).encode())
+        let object = Object::Node(node);
+        let hash = self.write_canonical(&object.encode())?;
+        if let Object::Node(node) = object {
+            self.1.insert(hash, Arc::new(node));
+        }
+        Ok(hash)
     }
 
+    /// Writes a blob, keeping it in the cache when it is small.
     pub(crate) fn write_blob(&self, bytes: &[u8]) -> Result<Hash> {
-        self.write_canonical(&encode_blob(bytes))
+        let hash = self.write_canonical(&encode_blob(bytes))?;
+        self.1.insert_blob(hash, bytes);
+        Ok(hash)
     }
 
     pub(crate) fn write_canonical(&self, canonical: &[u8]) -> Result<Hash> {
