@@ -142,6 +142,15 @@ typ, data = a.expunge()
 assert typ == "OK" and data == [b"1"], data
 assert int(ok(a.select("INBOX"))[0]) == 1
 
+# A non-ASCII name in modified UTF-7, and the INTERNALDATE an APPEND gives.
+ok(a.create("Entw&APw-rfe"))
+assert any(b'"Entw&APw-rfe"' in l or b" Entw&APw-rfe" in l for l in ok(a.list('""', "Entw*")))
+ok(a.append("Entw&APw-rfe", None, '"07-Jul-1996 02:44:25 -0700"', b"Subject: dated\r\n\r\nhi\r\n"))
+ok(a.select("Entw&APw-rfe"))
+date = ok(a.fetch("1", "INTERNALDATE"))[0]
+assert b'INTERNALDATE "07-Jul-1996 02:44:25 -0700"' in date, date
+ok(a.select("INBOX"))
+
 # IDLE: woken by a delivery over SMTP, then by another connection's STORE.
 b = connect()
 ok(b.login("me", "pw"))
