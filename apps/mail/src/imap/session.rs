@@ -1299,9 +1299,11 @@ impl Session {
     /// A message's INTERNALDATE: the one its APPEND gave, else one from its headers.
     fn internal_date(&self, uid: u32, raw: &[u8]) -> Result<DateTime, Failure> {
         let selected = self.selected();
-        let kept = selected
-            .mailbox
-            .date(&self.config.store, &self.head()?, uid)?;
+        let root = match selected.seen {
+            Some(root) => root,
+            None => self.head()?,
+        };
+        let kept = selected.mailbox.date(&self.config.store, &root, uid)?;
         Ok(kept
             .and_then(|d| ChronoDateTime::parse_from_str(&d, DATE_FORMAT).ok())
             .and_then(|d| DateTime::try_from(d).ok())
