@@ -427,7 +427,7 @@ const SHAPES: [&str; 6] = [
 ];
 
 const COMPARE: &str = r#"
-import imaplib, json, re, socket, ssl, sys
+import imaplib, json, re, socket, ssl, sys, time
 port, root, dovecot, result = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 class Kith(imaplib.IMAP4_SSL):
@@ -465,6 +465,14 @@ def answers(c):
     for s in SEARCHES:
         typ, data = c.uid("SEARCH", *s.split(" "))
         out[f"SEARCH {s}"] = " ".join(sorted(by_uid[u] for u in data[0].decode().split()))
+    name = "Entw&APw-rfe"
+    c.create(name)
+    c.append(name, None, '"07-Jul-1996 02:44:25 -0700"', b"Subject: dated\r\n\r\nhi\r\n")
+    out["LIST Entw*"] = str([name.encode() in l for l in c.list('""', "Entw*")[1]])
+    c.select(name)
+    # Dovecot's Maildir keeps the instant, not the zone: compare instants.
+    date = imaplib.Internaldate2tuple(flat(c.fetch("1", "(INTERNALDATE)")[1]))
+    out["INTERNALDATE"] = str(int(time.mktime(date)))
     return out
 
 kith = Kith("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=root), timeout=30)
