@@ -142,6 +142,15 @@ typ, data = a.expunge()
 assert typ == "OK" and data == [b"1"], data
 assert int(ok(a.select("INBOX"))[0]) == 1
 
+# A non-ASCII name in modified UTF-7, and the INTERNALDATE an APPEND gives.
+ok(a.create("Entw&APw-rfe"))
+assert any(b'"Entw&APw-rfe"' in l or b" Entw&APw-rfe" in l for l in ok(a.list('""', "Entw*")))
+ok(a.append("Entw&APw-rfe", None, '"07-Jul-1996 02:44:25 -0700"', b"Subject: dated\r\n\r\nhi\r\n"))
+ok(a.select("Entw&APw-rfe"))
+date = ok(a.fetch("1", "INTERNALDATE"))[0]
+assert b'INTERNALDATE "07-Jul-1996 02:44:25 -0700"' in date, date
+ok(a.select("INBOX"))
+
 # IDLE: woken by a delivery over SMTP, then by another connection's STORE.
 b = connect()
 ok(b.login("me", "pw"))
@@ -418,7 +427,7 @@ const SHAPES: [&str; 6] = [
 ];
 
 const COMPARE: &str = r#"
-import imaplib, json, re, socket, ssl, sys
+import imaplib, json, re, socket, ssl, sys, time
 port, root, dovecot, result = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 class Kith(imaplib.IMAP4_SSL):
@@ -456,6 +465,14 @@ def answers(c):
     for s in SEARCHES:
         typ, data = c.uid("SEARCH", *s.split(" "))
         out[f"SEARCH {s}"] = " ".join(sorted(by_uid[u] for u in data[0].decode().split()))
+    name = "Entw&APw-rfe"
+    c.create(name)
+    c.append(name, None, '"07-Jul-1996 02:44:25 -0700"', b"Subject: dated\r\n\r\nhi\r\n")
+    out["LIST Entw*"] = str([name.encode() in l for l in c.list('""', "Entw*")[1]])
+    c.select(name)
+    # Dovecot's Maildir keeps the instant, not the zone: compare instants.
+    date = imaplib.Internaldate2tuple(flat(c.fetch("1", "(INTERNALDATE)")[1]))
+    out["INTERNALDATE"] = str(int(time.mktime(date)))
     return out
 
 kith = Kith("127.0.0.1", port, ssl_context=ssl.create_default_context(cafile=root), timeout=30)

@@ -9,6 +9,8 @@
 //!     .cur/<uid>.eml        a message with its UID
 //!     .cur/<uid>.flags      its flags, one per line (merges as sets, see `flags`)
 //!     .cur/<uid>.modseq     decimal; its mod-sequence (absent: 1)
+//!     .cur/<uid>.date       its INTERNALDATE as an APPEND gave it, `dd-Mon-yyyy
+//!                           hh:mm:ss +zzzz` (absent: from its Received: or Date:)
 //!     .new/<id>.eml         a message that has no UID yet (delivered by another
 //!     .new/<id>.flags       replica, or imported from a Maildir); `id` names its bytes
 //!     .vanished/<uid>.<modseq>  empty; the message with `uid` was expunged at `modseq`
@@ -302,6 +304,22 @@ impl Mailbox {
         tx.remove(&key.path(&self.path, "eml"))?;
         tx.remove(&key.path(&self.path, "flags"))?;
         tx.remove(&key.path(&self.path, "modseq"))?;
+        tx.remove(&key.path(&self.path, "date"))?;
+        Ok(())
+    }
+
+    /// The INTERNALDATE kept for `uid` ([`Mailbox::set_date`]), if any.
+    pub fn date(&self, store: &Store, root: &Hash, uid: u32) -> Result<Option<String>, Error> {
+        let bytes = store.get(root, &Key::Uid(uid).path(&self.path, "date"))?;
+        Ok(bytes.map(|b| String::from_utf8_lossy(&b).trim().to_string()))
+    }
+
+    /// Keeps `date` (`dd-Mon-yyyy hh:mm:ss +zzzz`) as the INTERNALDATE of `uid`.
+    pub fn set_date(&self, tx: &mut Transaction, uid: u32, date: &str) -> Result<(), Error> {
+        tx.put(
+            &Key::Uid(uid).path(&self.path, "date"),
+            format!("{date}\n").as_bytes(),
+        )?;
         Ok(())
     }
 
