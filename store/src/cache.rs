@@ -16,9 +16,9 @@ use crate::hash::Hash;
 use crate::object::Node;
 
 /// How many entries (summed over cached nodes) one generation of nodes holds.
-const NODE_ENTRIES: usize = 64 * 1024;
+const NODE_ENTRIES: usize = 32 * 1024;
 /// How many bytes one generation of blobs holds.
-const BLOB_BYTES: usize = 4 << 20;
+const BLOB_BYTES: usize = 2 << 20;
 /// The largest blob cached, in bytes.
 pub(crate) const MAX_CACHED_BLOB: usize = 64 << 10;
 
