@@ -46,16 +46,17 @@ fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> Result<(), Box<dyn Error>
     let site = Site::new(store.clone(), MAIN, Path::new("/"));
     let origin = site.origin()?;
     let tls = server_tls(&store, &site)?;
-    let dav = Arc::new(Dav::new(kith_dav::Config {
-        store,
-        branch: MAIN.to_string(),
-        author: format!("{name}-image"),
-        kinds: vec![kind],
-    }));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Inside the runtime: the handler starts its commit writer task.
+        let dav = Arc::new(Dav::new(kith_dav::Config {
+            store,
+            branch: MAIN.to_string(),
+            author: format!("{name}-image"),
+            kinds: vec![kind],
+        }));
         let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         let running = server::start(dav, tls, listen).await?;
         println!("{name}: serving {origin} on port {}", running.addr.port());
