@@ -13,6 +13,9 @@
 # zone's certificate, driven by curl: 401 without a password, PROPFIND, a vCard
 # PUT and read back byte for byte after a reboot, fsck and export on the host,
 # and every acknowledged PUT kept when QEMU is killed mid-loop),
+# the calendar service image (`kith build calendar`; CalDAV driven by the python
+# caldav library: a calendar made, an event PUT and found by a time-range search,
+# again after a reboot, fsck on the host),
 # and that `kith build sync` says why it cannot be built yet. KVM where it
 # works, else TCG (as on this machine kind, see README.md).
 # By default aarch64 runs hello and the services only: the https, disk and echo
@@ -23,7 +26,7 @@
 # Prints each build's and each check's seconds ("time: ...").
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 #
-# usage: tests/run.sh [CHECK...]   CHECK: hello https disk echo connect dns contacts (default: all);
+# usage: tests/run.sh [CHECK...]   CHECK: hello https disk echo connect dns contacts calendar (default: all);
 # $KITH_ARCHS picks the architectures (default "x86_64 aarch64").
 set -uo pipefail
 
@@ -82,7 +85,7 @@ console_has() { tr -d '\r' <"$work/console" | grep -qxF "$1"; }
 # the image's path. NAME is an example, or a service ("dns", "contacts").
 build() {
     local image="$work/$1-$2.img" log="$work/build-$1-$2" what=(--example "$1")
-    case $1 in dns | contacts) what=("$1") ;; esac
+    case $1 in dns | contacts | calendar) what=("$1") ;; esac
     "$kith" build "${what[@]}" --arch "$2" -o "$image" >"$log.out" 2>"$log.err" ||
         { cat "$log.err" >&2; return 1; }
     grep -qE "^$image \\([0-9]+ KB\\)$" "$log.out" || { cat "$log.out" >&2; return 1; }
@@ -425,17 +428,17 @@ dav_first() {
     printf '%s' "$answer"
 }
 
-# contacts_boot IMAGE DISK PORT: boots the contacts image in the background
-# ($qemu_pid) and waits until it says it serves; $listening is then the
-# milliseconds that took.
-contacts_boot() {
-    local image=$1 disk=$2 port=$3 started
+# dav_boot NAME IMAGE DISK PORT: boots the DAV service image NAME (contacts,
+# calendar) in the background ($qemu_pid) and waits until it says it serves;
+# $listening is then the milliseconds that took.
+dav_boot() {
+    local name=$1 image=$2 disk=$3 port=$4 started
     : >"$work/console"
     started=$(date +%s%N)
     kith_run 300 "$image" --disk "$disk" --forward "$port:443" -- 443 &
     qemu_pid=$!
     for _ in $(seq 1 6000); do
-        grep -q "contacts: serving" "$work/console" && break
+        grep -q "$name: serving" "$work/console" && break
         kill -0 "$qemu_pid" 2>/dev/null || break
         sleep 0.01
     done
@@ -463,7 +466,7 @@ check_contacts() {
         return
     fi
     port=$(free_port)
-    contacts_boot "$image" "$disk" "$port"
+    dav_boot contacts "$image" "$disk" "$port"
     local started
     started=$(date +%s%N)
     code=$(dav_first "$port" PROPFIND contacts/ada/ -H "Depth: 0" | tail -n1)
@@ -500,7 +503,7 @@ check_contacts() {
         fail "$arch idle contacts guest uses ${cpu}% of a host CPU (more than 2%)"
     fi
     stop_guest "$image"
-    contacts_boot "$image" "$disk" "$port"
+    dav_boot contacts "$image" "$disk" "$port"
     # The body, without the line dav adds with the status code ("\n200").
     dav_first "$port" GET contacts/ada/default/vm-1.vcf -u ada:ada-pw | head -c -4 >"$work/got.vcf"
     if cmp -s "$work/card.vcf" "$work/got.vcf"; then
@@ -524,7 +527,7 @@ check_contacts() {
     fi
 }
 
-# contacts_kill ARCH IMAGE DISK PORT: with the guest of contacts_boot running,
+# contacts_kill ARCH IMAGE DISK PORT: with the guest of dav_boot running,
 # PUTs cards in a loop, kills QEMU with SIGKILL in the middle, and checks after
 # a reboot that every PUT answered 201 is there.
 contacts_kill() {
@@ -545,7 +548,7 @@ contacts_kill() {
     done
     wait "$qemu_pid" 2>/dev/null
     qemu_pid=
-    contacts_boot "$image" "$disk" "$port"
+    dav_boot contacts "$image" "$disk" "$port"
     dav_first "$port" OPTIONS contacts/ >/dev/null
     for i in "${acked[@]}"; do
         [ "$(dav_code "$port" GET "contacts/ada/default/kill-$i.vcf" -u ada:ada-pw)" = 200 ] ||
@@ -559,8 +562,63 @@ contacts_kill() {
     fi
 }
 
+# caldav PORT ARGS...: tests/caldav_event.py (the python caldav library) against
+# the calendar guest as ada, under the certificate's name; prints its output.
+caldav() {
+    local port=$1
+    shift
+    timeout 120 /usr/bin/python3 "$here/tests/caldav_event.py" "https://dav.test.home.arpa:$port/" \
+        "$work/root.pem" ada ada-pw "$@" 2>&1 | tail -n3
+}
+
+check_calendar() {
+    local arch=$1 image=$2 disk="$work/calendar-$arch.raw" store port listening code answer fsck
+    if store=$(contacts_site) && "$kith" --store "$store" disk write "$disk" --size 16 >/dev/null; then
+        pass "$arch kith disk write puts the calendar site (and the dav key) onto a disk image"
+    else
+        fail "$arch kith disk write for calendar"
+        return
+    fi
+    port=$(free_port)
+    dav_boot calendar "$image" "$disk" "$port"
+    code=$(dav_first "$port" PROPFIND calendar/ada/ -H "Depth: 0" | tail -n1)
+    if [ "$code" = 401 ]; then
+        pass "$arch calendar answers 401 without a password (listening at ${listening} ms)"
+    else
+        fail "$arch calendar without a password (got '$code'): $(cat "$work/console")"
+    fi
+    answer=$(caldav "$port" put)
+    if [ "$answer" = ok ]; then
+        pass "$arch calendar: python caldav makes a calendar, PUTs an event and finds it by time range"
+    else
+        fail "$arch calendar: python caldav put: $answer"
+    fi
+    # The check itself: asked for an event that was never PUT, it must fail.
+    answer=$(caldav "$port" get never-put)
+    if [ "$answer" != ok ] && [[ "$answer" == *"not [never-put]"* ]]; then
+        pass "$arch calendar: the time-range check fails for an event that is not there"
+    else
+        fail "$arch calendar: the time-range check passed for an event never PUT: $answer"
+    fi
+    stop_guest "$image"
+    dav_boot calendar "$image" "$disk" "$port"
+    dav_first "$port" OPTIONS calendar/ >/dev/null
+    answer=$(caldav "$port" get)
+    if [ "$answer" = ok ]; then
+        pass "$arch calendar: the event is found by time range after a reboot (listening at ${listening} ms)"
+    else
+        fail "$arch calendar after a reboot: $answer $(cat "$work/console")"
+    fi
+    stop_guest "$image"
+    if fsck=$("$kith" --store "disk:$disk" fsck 2>&1); then
+        pass "$arch kith fsck on the calendar disk: ${fsck##*: }"
+    else
+        fail "$arch kith fsck on the calendar disk: $fsck"
+    fi
+}
+
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(hello https disk echo connect dns contacts)
+[ ${#checks[@]} -gt 0 ] || checks=(hello https disk echo connect dns contacts calendar)
 # Run on aarch64 only when named (see the top).
 aarch64_only_when_named=" https disk echo connect "
 for arch in ${KITH_ARCHS:-x86_64 aarch64}; do

@@ -1,83 +1,13 @@
-//! The contacts service as its own image: opens the Kith store on the virtio-blk disk
-//! `/dev/vda` (prepared on a host with `kith disk write`) and serves CardDAV over HTTPS on
-//! the port given as the only argument (default 443), with the same server as
-//! `kith serve contacts`: kith-dav's [`server::start`] with kith-contacts'
-//! [`AddressBooks`]. The certificate is the store's `dav` service certificate with the
-//! zone's root after it, and its key comes from the disk's `local/services` branch, where
-//! `kith disk write` puts the replica's service keys. Accounts are those of `kith user
-//! add`. It prints "contacts: serving ZONE on port PORT" once it listens.
+//! The contacts service as its own image: CardDAV over HTTPS (kith-contacts'
+//! [`AddressBooks`]) on the store on `/dev/vda`, served by [`kith_dav_image`] exactly as
+//! `kith serve contacts` serves it. The only argument is the port (default 443); it
+//! prints "contacts: serving ZONE on port PORT" once it listens.
 
-#[cfg(target_os = "hermit")]
-use kith_unikernel as _;
-
-use std::error::Error;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use kith_contacts::AddressBooks;
-use kith_dav::{Dav, server, tls};
-use kith_identity::enroll::{Site, service_path};
-use kith_store::{MAIN, Store};
-
-/// The disk holding the store.
-const DISK: &str = "/dev/vda";
-/// The disk's branch with the service keys (`kith disk write`).
-const SERVICE_KEYS: &str = "local/services";
-/// The author of the commits the service makes.
-const AUTHOR: &str = "contacts-image";
 
 fn main() -> ExitCode {
-    match serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("contacts: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn serve() -> Result<(), Box<dyn Error>> {
-    let port: u16 = match std::env::args().nth(1) {
-        Some(port) => port.parse().map_err(|_| format!("not a port: {port}"))?,
-        None => 443,
-    };
-    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
-        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
-    })?;
-    let site = Site::new(store.clone(), MAIN, Path::new("/"));
-    let origin = site.origin()?;
-    let tls = server_tls(&store, &site)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let dav = Arc::new(Dav::new(kith_dav::Config {
-            store,
-            branch: MAIN.to_string(),
-            author: AUTHOR.to_string(),
-            kinds: vec![Arc::new(AddressBooks)],
-        }));
-        let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-        let running = server::start(dav, tls, listen).await?;
-        println!("contacts: serving {origin} on port {}", running.addr.port());
-        std::future::pending::<()>().await;
-        Ok(())
-    })
-}
-
-/// The TLS config of `kith serve contacts` on a replica without the root key: the stored
-/// `dav` certificate followed by the root, with the `dav` key from the disk.
-fn server_tls(store: &Store, site: &Site) -> Result<Arc<tls::ServerConfig>, Box<dyn Error>> {
-    let cert = store
-        .get(&store.head_tree(MAIN)?, &service_path("dav"))?
-        .ok_or("the store has no dav service certificate")?;
-    let no_key = "the disk has no dav service key: write it with `kith disk write`";
-    let keys = store.head(SERVICE_KEYS)?.ok_or(no_key)?;
-    let key = store
-        .get(&store.commit(&keys)?.tree, "dav.key")?
-        .ok_or(no_key)?;
-    let chain = format!("{}{}", String::from_utf8(cert)?, site.root_cert()?);
-    Ok(tls::server_config(&chain, &String::from_utf8(key)?)?)
+    kith_dav_image::main("contacts", Arc::new(AddressBooks))
 }
