@@ -188,6 +188,22 @@ fn mail_args(resolver: u16, outbound: Option<u16>) -> Vec<String> {
     args
 }
 
+/// Runs the python `script` with `args`; fails the test, with its output, unless it
+/// succeeds.
+fn python_ok(script: &str, args: &[&str]) {
+    let out = Command::new(PYTHON)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -211,18 +227,8 @@ fn submitted_mail_reaches_another_domain_signed_and_refusals_bounce() {
     let root = alice.k.dir.path().join("root.pem");
     std::fs::write(&root, alice.k.ok(&["identity", "root-cert"])).unwrap();
 
-    let out = Command::new(PYTHON)
-        .args(["-c", CLIENT])
-        .args([ports[1].to_string(), ports[2].to_string()])
-        .arg(&root)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (sub, subs) = (ports[1].to_string(), ports[2].to_string());
+    python_ok(CLIENT, &[&sub, &subs, root.to_str().unwrap()]);
 
     let received = bob.wait_for("you", 1);
     assert_eq!(received.len(), 1, "bob's user never got the message");
@@ -414,16 +420,7 @@ fn mail_failing_dmarc_gets_what_the_senders_policy_asks() {
     let mut bob = Site::new("bob.home.arpa", &["you"]);
     let bob_smtp = bob.serve(&strs(&mail_args(alice_dns, None)))[0];
 
-    let out = Command::new(PYTHON)
-        .args(["-c", FORGER, &bob_smtp.to_string()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python_ok(FORGER, &[&bob_smtp.to_string()]);
 
     let junk = bob.messages("you", "Junk");
     assert_eq!(junk.len(), 1, "p=quarantine files the forgery in Junk");
