@@ -469,6 +469,14 @@ def answers(c):
     c.create(name)
     c.append(name, None, '"07-Jul-1996 02:44:25 -0700"', b"Subject: dated\r\n\r\nhi\r\n")
     out["LIST Entw*"] = str([name.encode() in l for l in c.list('""', "Entw*")[1]])
+    # Extended LIST (RFC 5258) and LIST-STATUS (RFC 5819): the names and the counts.
+    c.subscribe(name)
+    typ, _ = c._simple_command("LIST", "(SUBSCRIBED)", '""', '"*"')
+    lines = c.untagged_responses.pop("LIST", [])
+    out["LIST (SUBSCRIBED)"] = typ + str(sorted(l.decode().rsplit(" ", 1)[-1].strip('"') for l in lines))
+    typ, _ = c._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES UNSEEN))")
+    c.untagged_responses.pop("LIST", [])
+    out["LIST RETURN (STATUS)"] = typ + str([l.decode() for l in c.untagged_responses.pop("STATUS", [])])
     c.select(name)
     # Dovecot's Maildir keeps the instant, not the zone: compare instants.
     date = imaplib.Internaldate2tuple(flat(c.fetch("1", "(INTERNALDATE)")[1]))
@@ -527,6 +535,15 @@ fn answers_like_dovecot_on_the_same_messages() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+    let said = |key: &str| theirs[key].as_str().unwrap_or_default().to_string();
+    assert!(
+        said("LIST (SUBSCRIBED)").contains("Entw&APw-rfe"),
+        "{theirs}"
+    );
+    assert!(
+        said("LIST RETURN (STATUS)").contains("MESSAGES 6 UNSEEN"),
+        "{theirs}"
+    );
 }
 
 /// The command line of Dovecot's `imap` serving `maildir` preauthenticated over its

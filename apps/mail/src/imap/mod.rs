@@ -9,6 +9,7 @@
 //! (RFC 7162) hear which UIDs vanished while they were away. Answers are written to the
 //! connection as they are made, a long FETCH message by message.
 
+mod list_extended;
 pub mod mime;
 pub mod search;
 pub mod server;

@@ -47,6 +47,7 @@ use imap_codec::{
 };
 use kith_store::{Hash, Store};
 
+use super::list_extended::{self, ExtendedList};
 use super::mime::{self, Parsed, header_end, istring};
 use super::search::{self, Candidate};
 use super::utf7;
@@ -313,6 +314,9 @@ impl Session {
     }
 
     fn command(&mut self, sink: &mut dyn Write) {
+        if let Some(list) = list_extended::parse(self.input.message_bytes()) {
+            return self.extended_list(list);
+        }
         let (esearch, decoded) = {
             let bytes = self.input.message_bytes();
             match strip_search_return(bytes) {
@@ -342,6 +346,29 @@ impl Session {
                     "could not parse the command; see RFC 9051 for its syntax",
                 );
             }
+        }
+    }
+
+    /// Answers an extended LIST (RFC 5258), which the codec cannot parse.
+    fn extended_list(&mut self, list: Result<ExtendedList, String>) {
+        let tag = self.input.decode_tag().map(|t| t.into_static());
+        let list = match (list, &tag) {
+            (Ok(list), Some(_)) => list,
+            (Err(why), _) => return self.bad(tag, &why),
+            (Ok(_), None) => return self.untagged_bad("a command needs a valid tag"),
+        };
+        let tag = tag.expect("checked above");
+        if self.user.is_none() {
+            return self.bad(Some(tag), "log in first (LOGIN or AUTHENTICATE PLAIN)");
+        }
+        match self.list_matching(&list, false) {
+            Ok(_) => {
+                self.refresh(true);
+                self.tagged_ok(tag, None, "LIST done");
+            }
+            Err(text) => self.send(Response::Status(
+                Status::no(Some(tag), None, text.as_str()).expect("valid"),
+            )),
         }
     }
 
@@ -986,41 +1013,80 @@ impl Session {
             self.send_raw(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
             return Ok(Some((None, "LIST done".into())));
         }
+        let list = ExtendedList {
+            reference,
+            patterns: vec![pattern],
+            ..ExtendedList::default()
+        };
+        self.list_matching(&list, lsub)
+    }
+
+    /// Sends the LIST (or LSUB) responses for the mailboxes `list` selects, each with
+    /// its children, special use and subscription, CHILDINFO and STATUS as asked.
+    fn list_matching(
+        &mut self,
+        list: &ExtendedList,
+        lsub: bool,
+    ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         let root = self.head()?;
         let names = mailbox::mailboxes(&self.config.store, &root, self.user())?;
         let subscribed = self.subscriptions()?;
-        let full = format!("{reference}{pattern}");
         for name in &names {
             let shown = client_name(name, self.utf8);
-            if !wildcard(&full, &shown) || (lsub && !subscribed.contains(name) && name != "INBOX") {
+            let matched = (list.patterns.iter())
+                .any(|p| !p.is_empty() && wildcard(&format!("{}{p}", list.reference), &shown));
+            let is_subscribed = subscribed.contains(name);
+            let special = SPECIAL_USE.iter().find(|(n, _)| n == name).map(|(_, u)| *u);
+            let selected = (!list.special_use || special.is_some())
+                && (!list.subscribed || is_subscribed)
+                && (!lsub || is_subscribed || name == "INBOX");
+            let below = format!("{name}{DELIMITER}");
+            let childinfo = list.recursive_match
+                && (names.iter()).any(|n| n.starts_with(&below) && subscribed.contains(n));
+            if !matched || !(selected || childinfo) {
                 continue;
             }
-            let children = names
-                .iter()
-                .any(|n| n.starts_with(&format!("{name}{DELIMITER}")));
+            let children = names.iter().any(|n| n.starts_with(&below));
             let mut items = vec![attribute(if children {
                 "HasChildren"
             } else {
                 "HasNoChildren"
             })];
-            if let Some((_, use_)) = SPECIAL_USE.iter().find(|(n, _)| n == name) {
+            if let Some(use_) = special {
                 items.push(attribute(use_));
             }
-            let mailbox = to_imap_mailbox(&shown);
-            let delimiter = Some(DELIMITER.try_into().expect("valid"));
-            self.send(Response::Data(if lsub {
-                Data::Lsub {
+            if is_subscribed && (list.subscribed || list.return_subscribed) {
+                items.push(attribute("Subscribed"));
+            }
+            let (mailbox, delimiter) = (
+                to_imap_mailbox(&shown),
+                Some(DELIMITER.try_into().expect("valid")),
+            );
+            let data = match lsub {
+                true => Data::Lsub {
                     items,
                     delimiter,
                     mailbox,
-                }
-            } else {
-                Data::List {
+                },
+                false => Data::List {
                     items,
                     delimiter,
                     mailbox,
-                }
-            }));
+                },
+            };
+            let mut line = ResponseCodec::default()
+                .encode(&Response::Data(data))
+                .dump();
+            if childinfo {
+                line.truncate(line.len() - 2);
+                line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+            }
+            self.send_raw(&line);
+            if let (true, Some(items)) = (selected, &list.status) {
+                let items: Vec<StatusDataItemName> =
+                    items.iter().filter_map(|i| status_item(i)).collect();
+                self.status(&to_imap_mailbox(&shown), &items)?;
+            }
         }
         Ok(Some((None, "LIST done".into())))
     }
@@ -1679,6 +1745,8 @@ fn capabilities(logged_in: bool) -> Vec1<Capability<'static>> {
         Capability::Move,
         Capability::Unselect,
         Capability::try_from("SPECIAL-USE").expect("atom"),
+        Capability::try_from("LIST-EXTENDED").expect("atom"),
+        Capability::try_from("LIST-STATUS").expect("atom"),
         Capability::try_from("ESEARCH").expect("atom"),
         Capability::try_from("CHILDREN").expect("atom"),
     ];
@@ -1839,6 +1907,20 @@ fn client_name(name: &str, utf8: bool) -> String {
     } else {
         utf7::encode(name)
     }
+}
+
+/// The status item a LIST-STATUS option names.
+fn status_item(name: &str) -> Option<StatusDataItemName> {
+    Some(match name {
+        "MESSAGES" => StatusDataItemName::Messages,
+        "UIDNEXT" => StatusDataItemName::UidNext,
+        "UIDVALIDITY" => StatusDataItemName::UidValidity,
+        "UNSEEN" => StatusDataItemName::Unseen,
+        "DELETED" => StatusDataItemName::Deleted,
+        "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
+        "RECENT" => StatusDataItemName::Recent,
+        _ => return None,
+    })
 }
 
 fn to_imap_mailbox(name: &str) -> ImapMailbox<'static> {
@@ -2218,15 +2300,12 @@ mod tests {
     }
 
     /// imap-codec 2.0.0-alpha.10 parses only `LIST SP mailbox SP list-mailbox` (its
-    /// `ext_list_extended` feature adds only response types): RFC 5258's selection and
-    /// return options and pattern lists are answered BAD. This fails once it learns them.
+    /// `ext_list_extended` feature adds only response types), so RFC 5258's forms are
+    /// read by [`list_extended`]; this fails once the codec learns them.
     #[test]
     fn the_codec_does_not_parse_extended_list() {
         for line in [
             "a LIST (SPECIAL-USE) \"\" \"*\"\r\n",
-            "a LIST (SUBSCRIBED) \"\" \"*\"\r\n",
-            "a LIST \"\" \"*\" RETURN (SPECIAL-USE)\r\n",
-            "a LIST \"\" \"*\" RETURN (CHILDREN)\r\n",
             "a LIST \"\" \"*\" RETURN (STATUS (MESSAGES UNSEEN UIDNEXT))\r\n",
             "a LIST \"\" (\"INBOX\" \"Sent\")\r\n",
         ] {
@@ -2234,9 +2313,75 @@ mod tests {
                 CommandCodec::default().decode(line.as_bytes()).is_err(),
                 "{line}"
             );
-            let mut s = session();
-            say(&mut s, "z LOGIN me pw\r\n");
-            assert!(say(&mut s, line).starts_with("a BAD"), "{line}");
+        }
+    }
+
+    #[test]
+    fn extended_list_selects_returns_and_counts() {
+        let mut s = session();
+        assert!(say(&mut s, "a LIST (SPECIAL-USE) \"\" *\r\n").starts_with("a BAD"));
+        say(&mut s, "z LOGIN me pw\r\n");
+        for name in ["Sent", "Archive", "Archive/2024", "Junk"] {
+            assert!(say(&mut s, &format!("b CREATE {name}\r\n")).starts_with("b OK"));
+        }
+        say(&mut s, "c SUBSCRIBE Archive/2024\r\n");
+        say(&mut s, "c SUBSCRIBE Sent\r\n");
+        let capability = say(&mut s, "d CAPABILITY\r\n");
+        assert!(capability.contains(" LIST-EXTENDED") && capability.contains(" LIST-STATUS"));
+
+        let special = say(&mut s, "e LIST (SPECIAL-USE) \"\" *\r\n");
+        assert!(special.contains("\\Sent) \"/\" Sent\r\n"), "{special}");
+        assert!(special.contains("\\Junk) \"/\" Junk\r\n"), "{special}");
+        assert!(
+            special.contains("\\Archive) \"/\" Archive\r\n"),
+            "{special}"
+        );
+        assert!(
+            !special.contains("INBOX") && !special.contains("2024"),
+            "{special}"
+        );
+        assert!(special.ends_with("e OK LIST done\r\n"), "{special}");
+
+        let recursive = say(&mut s, "f LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n");
+        assert!(
+            recursive.contains(
+                "* LIST (\\HasChildren \\Archive) \"/\" Archive (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+            ),
+            "{recursive}"
+        );
+        assert!(
+            recursive.contains("\\Subscribed) \"/\" Sent\r\n"),
+            "{recursive}"
+        );
+        assert!(
+            !recursive.contains("INBOX") && !recursive.contains("2024"),
+            "{recursive}"
+        );
+
+        let several = say(
+            &mut s,
+            "g LIST \"\" (INBOX \"Archive/*\") RETURN (SUBSCRIBED)\r\n",
+        );
+        assert!(several.contains("\"/\" INBOX\r\n"), "{several}");
+        assert!(
+            several.contains("(\\HasNoChildren \\Subscribed) \"/\" Archive/2024\r\n"),
+            "{several}"
+        );
+        assert_eq!(several.matches("* LIST").count(), 2, "{several}");
+
+        let status = say(
+            &mut s,
+            "h LIST \"\" INBOX RETURN (STATUS (MESSAGES UNSEEN))\r\n",
+        );
+        let lines: Vec<&str> = status.lines().collect();
+        assert_eq!(lines[0], "* LIST (\\HasNoChildren) \"/\" INBOX", "{status}");
+        assert_eq!(lines[1], "* STATUS INBOX (MESSAGES 3 UNSEEN 3)", "{status}");
+
+        for bad in [
+            "i LIST (RECURSIVEMATCH) \"\" *\r\n",
+            "i LIST \"\" * RETURN (BOGUS)\r\n",
+        ] {
+            assert!(say(&mut s, bad).starts_with("i BAD"), "{bad}");
         }
     }
 
