@@ -7,9 +7,13 @@
 # until the last one is in the Maildir) and the ratio kith/postfix (above 1: Kith is
 # faster), one row per number of parallel sessions, then the idle resident memory of
 # the mail service. SESSIONS is one number or a comma-separated list; the default covers
-# a home server's usual load (one or two senders at a time) up to a busy burst.
+# a home server's usual load (one or two senders at a time) up to a busy burst. Each row
+# is the median of ROUNDS rounds that alternate which server goes first, so a moment of
+# disturbance (a build's writeback, another process) does not decide a row alone; the
+# ratio of every round is printed too.
 #
-#   benches/smtp-vs-postfix.sh [MESSAGES] [SESSIONS] [SIZE]   (default 2000, 1,2,4,8,16, 4096)
+#   benches/smtp-vs-postfix.sh [MESSAGES] [SESSIONS] [SIZE] [ROUNDS]
+#                                         (default 2000, 1,2,4,8,16, 4096, 3)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../scripts/env.sh"
@@ -18,6 +22,7 @@ TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
 N="${1:-2000}"
 SESSIONS="${2:-1,2,4,8,16}"
 SIZE="${3:-4096}"
+ROUNDS="${4:-3}"
 PY=/usr/bin/python3
 
 if ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; then
@@ -126,27 +131,51 @@ send() { # ADDR SESSIONS -> seconds smtp-source took
 maildir_count() { find "$W/postfix/mail/me/Maildir/new" -type f 2>/dev/null | wc -l || true; }
 kith_count() { "$KITH" ls /mail/me/INBOX/.cur | grep -c '\.eml$' || true; }
 
-echo "$N messages of $SIZE bytes a run, smtp-source on 127.0.0.1; msg/s until the last 250"
-echo "(kith: 250 = committed to the store, with SPF/DKIM/DMARC; postfix: 250 = queued),"
-echo "postfix also until all are in the Maildir; stored: messages the run added"
-printf '%8s %10s %8s %12s %14s %8s %10s\n' sessions kith/s stored postfix/s delivered/s stored ratio
-for s in ${SESSIONS//,/ }; do
+# kith_round SESSIONS / postfix_round SESSIONS: one timed run, "seconds added" (Postfix:
+# "seconds-to-queued seconds-to-delivered added").
+kith_round() {
+  local before seconds
   before=$(kith_count)
-  kith_s=$(send "$KITH_SMTP" "$s")
-  kith_added=$(( $(kith_count) - before ))
+  seconds=$(send "$KITH_SMTP" "$1")
+  echo "$seconds $(( $(kith_count) - before ))"
+}
+postfix_round() {
+  local before queued start end
   before=$(maildir_count)
-  postfix_s=$(send "127.0.0.1:$PPORT" "$s")
+  queued=$(send "127.0.0.1:$PPORT" "$1")
   start=$(date +%s.%N)
   for _ in $(seq 6000); do [[ $(( $(maildir_count) - before )) -ge $N ]] && break; sleep 0.05; done
   end=$(date +%s.%N)
-  postfix_added=$(( $(maildir_count) - before ))
-  $PY - "$N" "$s" "$kith_s" "$kith_added" "$postfix_s" "$end" "$start" "$postfix_added" <<'PY'
-import sys
-n, s = int(sys.argv[1]), int(sys.argv[2])
-kith_s, kith_added, pf_queued = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-pf_all = pf_queued + float(sys.argv[6]) - float(sys.argv[7])
-print(f"{s:8} {n / kith_s:10.0f} {kith_added:8} {n / pf_queued:12.0f} {n / pf_all:14.0f}"
-      f" {int(sys.argv[8]):8} {pf_queued / kith_s:9.2f}x")
+  echo "$queued $($PY -c "print($queued + $end - $start)") $(( $(maildir_count) - before ))"
+}
+
+echo "$N messages of $SIZE bytes a run, smtp-source on 127.0.0.1; msg/s until the last 250"
+echo "(kith: 250 = committed to the store, with SPF/DKIM/DMARC; postfix: 250 = queued),"
+echo "postfix also until all are in the Maildir; stored: messages the rounds added;"
+echo "each row the median of $ROUNDS rounds alternating which server goes first"
+printf '%8s %10s %8s %12s %14s %8s %10s   %s\n' sessions kith/s stored postfix/s delivered/s stored ratio rounds
+for s in ${SESSIONS//,/ }; do
+  kith=() postfix=()
+  for r in $(seq "$ROUNDS"); do
+    if (( r % 2 )); then
+      kith+=("$(kith_round "$s")"); postfix+=("$(postfix_round "$s")")
+    else
+      postfix+=("$(postfix_round "$s")"); kith+=("$(kith_round "$s")")
+    fi
+  done
+  $PY - "$N" "$s" "${#kith[@]}" "${kith[@]}" "${postfix[@]}" <<'PY'
+import statistics, sys
+n, s, rounds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+kith = [l.split() for l in sys.argv[4:4 + rounds]]
+postfix = [l.split() for l in sys.argv[4 + rounds:]]
+k_rate = [n / float(k[0]) for k in kith]
+q_rate = [n / float(p[0]) for p in postfix]
+d_rate = [n / float(p[1]) for p in postfix]
+ratios = [k / q for k, q in zip(k_rate, q_rate)]
+med = statistics.median
+print(f"{s:8} {med(k_rate):10.0f} {sum(int(k[1]) for k in kith):8} {med(q_rate):12.0f}"
+      f" {med(d_rate):14.0f} {sum(int(p[2]) for p in postfix):8} {med(ratios):9.2f}x"
+      f"   {' '.join(f'{r:.2f}' for r in ratios)}")
 PY
 done
 sleep 2
