@@ -65,6 +65,8 @@ pub struct Message {
     pub blob: Hash,
     /// Its flags (`\Seen`, `\Flagged`, keywords...).
     pub flags: BTreeSet<String>,
+    /// The blob of its `.date` file (an INTERNALDATE an APPEND gave), if it has one.
+    pub date: Option<Hash>,
 }
 
 /// A message's place in its mailbox.
@@ -243,6 +245,7 @@ impl Mailbox {
         let dir = format!("{}/{folder}", self.path);
         let mut blobs: BTreeMap<Key, Hash> = BTreeMap::new();
         let mut flags: BTreeMap<Key, Hash> = BTreeMap::new();
+        let mut dates: BTreeMap<Key, Hash> = BTreeMap::new();
         if store.find(root, &dir)?.is_none() {
             return Ok(Vec::new());
         }
@@ -253,6 +256,7 @@ impl Mailbox {
             match (key(stem), kind, entry.kind) {
                 (Some(k), "eml", EntryKind::File) => blobs.insert(k, entry.hash),
                 (Some(k), "flags", EntryKind::File) => flags.insert(k, entry.hash),
+                (Some(k), "date", EntryKind::File) => dates.insert(k, entry.hash),
                 _ => None,
             };
         }
@@ -265,7 +269,13 @@ impl Mailbox {
                 })?,
                 None => BTreeSet::new(),
             };
-            out.push(Message { key, blob, flags });
+            let date = dates.get(&key).copied();
+            out.push(Message {
+                key,
+                blob,
+                flags,
+                date,
+            });
         }
         Ok(out)
     }
@@ -306,12 +316,6 @@ impl Mailbox {
         tx.remove(&key.path(&self.path, "modseq"))?;
         tx.remove(&key.path(&self.path, "date"))?;
         Ok(())
-    }
-
-    /// The INTERNALDATE kept for `uid` ([`Mailbox::set_date`]), if any.
-    pub fn date(&self, store: &Store, root: &Hash, uid: u32) -> Result<Option<String>, Error> {
-        let bytes = store.get(root, &Key::Uid(uid).path(&self.path, "date"))?;
-        Ok(bytes.map(|b| String::from_utf8_lossy(&b).trim().to_string()))
     }
 
     /// Keeps `date` (`dd-Mon-yyyy hh:mm:ss +zzzz`) as the INTERNALDATE of `uid`.

@@ -105,6 +105,8 @@ struct Entry {
     blob: Hash,
     flags: BTreeSet<String>,
     modseq: u64,
+    /// The blob of the INTERNALDATE an APPEND gave, if any.
+    date: Option<Hash>,
 }
 
 /// The selected mailbox.
@@ -1031,10 +1033,13 @@ impl Session {
         let root = self.head()?;
         let names = mailbox::mailboxes(&self.config.store, &root, self.user())?;
         let subscribed = self.subscriptions()?;
+        let patterns: Vec<String> = (list.patterns.iter())
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("{}{p}", list.reference))
+            .collect();
         for name in &names {
             let shown = client_name(name, self.utf8);
-            let matched = (list.patterns.iter())
-                .any(|p| !p.is_empty() && wildcard(&format!("{}{p}", list.reference), &shown));
+            let matched = patterns.iter().any(|p| wildcard(p, &shown));
             let is_subscribed = subscribed.contains(name);
             let special = SPECIAL_USE.iter().find(|(n, _)| n == name).map(|(_, u)| *u);
             let selected = (!list.special_use || special.is_some())
@@ -1363,17 +1368,21 @@ impl Session {
     }
 
     /// A message's INTERNALDATE: the one its APPEND gave, else one from its headers.
-    fn internal_date(&self, uid: u32, raw: &[u8]) -> Result<DateTime, Failure> {
-        let selected = self.selected();
-        let root = match selected.seen {
-            Some(root) => root,
-            None => self.head()?,
-        };
-        let kept = selected.mailbox.date(&self.config.store, &root, uid)?;
+    fn internal_date(&self, entry: &Entry, raw: &[u8]) -> Result<DateTime, Failure> {
+        let kept = self.kept_date(entry)?;
         Ok(kept
             .and_then(|d| ChronoDateTime::parse_from_str(&d, DATE_FORMAT).ok())
             .and_then(|d| DateTime::try_from(d).ok())
-            .unwrap_or_else(|| internal_date(raw, selected.validity)))
+            .unwrap_or_else(|| internal_date(raw, self.selected().validity)))
+    }
+
+    /// The INTERNALDATE an APPEND gave `entry`, as kept in its `.date` file.
+    fn kept_date(&self, entry: &Entry) -> Result<Option<String>, Failure> {
+        let Some(hash) = entry.date else {
+            return Ok(None);
+        };
+        let bytes = self.config.store.blob(&hash).map_err(Error::from)?;
+        Ok(Some(String::from_utf8_lossy(&bytes).trim().to_string()))
     }
 
     /// What a FETCH needs of a message: its header comes from the cache when it can.
@@ -1430,7 +1439,7 @@ impl Session {
                 MessageDataItemName::Flags => MessageDataItem::Flags(flag_list(&entry.flags)),
                 MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(raw.len() as u32),
                 MessageDataItemName::InternalDate => {
-                    MessageDataItem::InternalDate(self.internal_date(entry.uid, raw)?)
+                    MessageDataItem::InternalDate(self.internal_date(entry, raw)?)
                 }
                 MessageDataItemName::Envelope => {
                     MessageDataItem::Envelope(parsed.as_ref().expect("parsed").envelope.clone())
@@ -1548,7 +1557,7 @@ impl Session {
             let read = || self.config.store.blob(&entry.blob).unwrap_or_default();
             let mut cache = None;
             let internal = |raw: &[u8]| {
-                self.internal_date(entry.uid, raw)
+                self.internal_date(entry, raw)
                     .unwrap_or_else(|_| internal_date(raw, selected.validity))
                     .as_ref()
                     .date_naive()
@@ -1609,13 +1618,15 @@ impl Session {
             .map(|&i| self.selected().entries[i].clone())
             .collect();
         let verb = if remove { "move" } else { "copy" };
-        let root = self.head()?;
+        let dates = (moved.iter())
+            .map(|entry| self.kept_date(entry))
+            .collect::<Result<Vec<_>, _>>()?;
         let given = self.write(&format!("mail: {verb} to {name}"), |store, tx| {
             let mut given = Vec::new();
-            for entry in &moved {
+            for (entry, date) in moved.iter().zip(&dates) {
                 let uid = target.put_with_uid(store, tx, entry.blob, &entry.flags)?;
-                if let Some(date) = source.date(store, &root, entry.uid)? {
-                    target.set_date(tx, uid, &date)?;
+                if let Some(date) = date {
+                    target.set_date(tx, uid, date)?;
                 }
                 given.push(uid);
             }
@@ -1874,6 +1885,7 @@ fn entries(store: &Store, root: &Hash, mailbox: &Mailbox) -> Result<Vec<Entry>, 
                 blob: m.blob,
                 flags: m.flags,
                 modseq: modseqs.get(&uid).copied().unwrap_or(1),
+                date: m.date,
             }),
             Key::New(_) => None,
         })
