@@ -64,7 +64,7 @@ impl FileRefs {
     /// Moves the ref at `path` from `current` to `new`.
     fn set(&self, path: &Path, current: Option<Value>, new: Option<Hash>) -> Result<()> {
         match (current, new) {
-            (Some(value), Some(hash)) if value.slotted => overwrite_slot(path, value.seq + 1, hash),
+            (Some(value), Some(hash)) if value.seq > 0 => overwrite_slot(path, value.seq + 1, hash),
             (current, Some(hash)) => {
                 let seq = current.map_or(1, |value| value.seq + 1);
                 create_dirs(parent(path))?;
@@ -116,10 +116,9 @@ const SLOT_SPACING: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Value {
     hash: Hash,
-    /// The sequence number of the slot it came from (0 for the format before slots).
+    /// The sequence number of the slot it came from; 0 for the format before slots, whose
+    /// file is rewritten whole on its next change (slots start at 1).
     seq: u64,
-    /// Whether the file has slots (and so can be changed in place).
-    slotted: bool,
 }
 
 /// The value in a ref file, `None` if there is no such file.
@@ -146,11 +145,7 @@ fn read_ref(path: &Path) -> Result<Option<Value>> {
 /// the format before slots.
 fn decode_file(bytes: &[u8]) -> Option<Value> {
     if let Some(hash) = parse_line(bytes) {
-        return Some(Value {
-            hash,
-            seq: 0,
-            slotted: false,
-        });
+        return Some(Value { hash, seq: 0 });
     }
     bytes
         .chunks(SLOT_SPACING)
@@ -175,7 +170,6 @@ fn decode_slot(block: &[u8]) -> Option<Value> {
     Some(Value {
         hash: hash.parse().ok()?,
         seq: u64::from_str_radix(seq, 16).ok()?,
-        slotted: true,
     })
 }
 
