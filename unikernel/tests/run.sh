@@ -457,14 +457,21 @@ stop_guest() {
     done
 }
 
-check_contacts() {
-    local arch=$1 image=$2 disk="$work/contacts-$arch.raw" store port listening answered code card
-    if store=$(contacts_site) && "$kith" --store "$store" disk write "$disk" --size 16 >/dev/null; then
-        pass "$arch kith disk write puts the contacts site (and the dav key) onto a disk image"
+# dav_disk NAME ARCH: writes the DAV site (and the dav key) onto the disk image
+# $work/NAME-ARCH.raw for the NAME guest; fails (and says so) if it cannot.
+dav_disk() {
+    local store
+    if store=$(contacts_site) && "$kith" --store "$store" disk write "$work/$1-$2.raw" --size 16 >/dev/null; then
+        pass "$2 kith disk write puts the $1 site (and the dav key) onto a disk image"
     else
-        fail "$arch kith disk write for contacts"
-        return
+        fail "$2 kith disk write for $1"
+        return 1
     fi
+}
+
+check_contacts() {
+    local arch=$1 image=$2 disk="$work/contacts-$arch.raw" port listening answered code card
+    dav_disk contacts "$arch" || return
     port=$(free_port)
     dav_boot contacts "$image" "$disk" "$port"
     local started
@@ -572,13 +579,8 @@ caldav() {
 }
 
 check_calendar() {
-    local arch=$1 image=$2 disk="$work/calendar-$arch.raw" store port listening code answer fsck
-    if store=$(contacts_site) && "$kith" --store "$store" disk write "$disk" --size 16 >/dev/null; then
-        pass "$arch kith disk write puts the calendar site (and the dav key) onto a disk image"
-    else
-        fail "$arch kith disk write for calendar"
-        return
-    fi
+    local arch=$1 image=$2 disk="$work/calendar-$arch.raw" port listening code answer fsck
+    dav_disk calendar "$arch" || return
     port=$(free_port)
     dav_boot calendar "$image" "$disk" "$port"
     code=$(dav_first "$port" PROPFIND calendar/ada/ -H "Depth: 0" | tail -n1)
