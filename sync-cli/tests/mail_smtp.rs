@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{Kith, Mail};
+use common::{Kith, Mail, python_ok};
 
 /// alice.home.arpa with a mailbox for `me`, served on a free port.
 fn server() -> (Kith, Mail) {
@@ -122,16 +122,7 @@ fn smtplib_verifies_starttls_against_the_root_and_delivers_every_message() {
     let (k, s) = server();
     let root = k.dir.path().join("root.pem");
     std::fs::write(&root, k.ok(&["identity", "root-cert"])).unwrap();
-    let out = Command::new("python3")
-        .args(["-c", SMTPLIB, &s.smtp, root.to_str().unwrap()])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python_ok(SMTPLIB, &[&s.smtp, root.to_str().unwrap()]);
     assert_eq!(inbox(&k).len(), 20);
     let seventh = k.ok(&["get", "/mail/me/INBOX/.cur/7.eml"]);
     assert!(

@@ -14,7 +14,7 @@ mod common;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Kith, PYTHON};
+use common::{Kith, PYTHON, python_ok};
 
 /// A site: its store and the services it runs.
 struct Site {
@@ -186,22 +186,6 @@ fn mail_args(resolver: u16, outbound: Option<u16>) -> Vec<String> {
         args.extend(["--outbound-port".into(), port.to_string()]);
     }
     args
-}
-
-/// Runs the python `script` with `args`; fails the test, with its output, unless it
-/// succeeds.
-fn python_ok(script: &str, args: &[&str]) {
-    let out = Command::new(PYTHON)
-        .args(["-c", script])
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn strs(args: &[String]) -> Vec<&str> {

@@ -215,3 +215,19 @@ pub fn dav_site() -> Kith {
     }
     k
 }
+
+/// Runs the python `script` with `args`; fails the test, with its output, unless it
+/// succeeds.
+pub fn python_ok(script: &str, args: &[&str]) {
+    let out = Command::new(PYTHON)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
