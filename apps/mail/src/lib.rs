@@ -15,6 +15,7 @@ pub mod flags;
 pub mod imap;
 pub mod mailbox;
 pub mod maildir;
+mod memory;
 pub mod queue;
 pub mod smtp;
 

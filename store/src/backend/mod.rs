@@ -36,6 +36,9 @@ pub trait ObjectStore: Send + Sync {
     /// Takes the maintenance lock: shared by writers for the span of a transaction,
     /// exclusive for garbage collection. Released when the guard drops.
     fn lock(&self, exclusive: bool) -> Result<LockGuard>;
+    /// Gives back memory that only speeds up lookups (an idle service calls it); the
+    /// next lookups rebuild what they need.
+    fn release_memory(&self) {}
 }
 
 /// Named, mutable pointers to commits, changed only by compare-and-set.

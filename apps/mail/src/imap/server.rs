@@ -5,9 +5,8 @@
 //! is turned into untagged responses at once. The socket is read with a short timeout
 //! so one thread can wait for both.
 //!
-//! A long FETCH leaves the allocator holding memory it freed; once a connection has
-//! been quiet for [`SETTLE`], and when it ends, that memory goes back to the system, so
-//! an idle service stays small.
+//! Once a connection has been quiet for [`SETTLE`], and when it ends, the memory its
+//! commands freed goes back to the system (see [`crate::memory`]).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,6 +18,7 @@ use std::time::{Duration, Instant};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::session::{Config, Session};
+use crate::memory::{self, SETTLE};
 
 /// How often an idle connection looks for store changes.
 const TICK: Duration = Duration::from_millis(50);
@@ -26,8 +26,6 @@ const TICK: Duration = Duration::from_millis(50);
 const AUTOLOGOUT: Duration = Duration::from_secs(31 * 60);
 /// Most connections served at once.
 const MAX_CONNECTIONS: usize = 256;
-/// How long a connection is quiet before the memory its commands freed is given back.
-const SETTLE: Duration = Duration::from_secs(1);
 
 /// Binds `listen` and serves in background threads; returns the bound address.
 pub fn start(
@@ -47,6 +45,7 @@ pub fn start(
                 }
                 active.fetch_add(1, Ordering::SeqCst);
                 let (config, tls, active) = (config.clone(), Arc::clone(&tls), Arc::clone(&active));
+                let store = config.store.clone();
                 let _ = std::thread::Builder::new()
                     .name("imap".into())
                     .spawn(move || {
@@ -54,7 +53,7 @@ pub fn start(
                             tracing::debug!("imap connection ended: {e}");
                         }
                         active.fetch_sub(1, Ordering::SeqCst);
-                        give_back_freed_memory();
+                        memory::give_back(&store);
                     });
             }
         })?;
@@ -74,6 +73,7 @@ fn serve(config: Config, tls: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Res
     let mut stream = StreamOwned::new(conn, tcp);
     let branch = config.branch.clone();
     let watch = config.store.watch();
+    let store = config.store.clone();
     let mut session = Session::new(config);
     send(&mut stream, &session.greeting())?;
     let mut buffer = vec![0u8; 64 << 10];
@@ -94,7 +94,7 @@ fn serve(config: Config, tls: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Res
                     return Ok(());
                 }
                 if !settled && last.elapsed() > SETTLE {
-                    give_back_freed_memory();
+                    memory::give_back(&store);
                     settled = true;
                 }
             }
@@ -107,16 +107,6 @@ fn serve(config: Config, tls: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Res
     }
     stream.conn.send_close_notify();
     stream.flush()
-}
-
-/// Returns the memory the allocator holds free to the system (glibc keeps it in its
-/// arenas otherwise, where a finished FETCH would leave tens of megabytes).
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Whether `branch` moved since the last look.

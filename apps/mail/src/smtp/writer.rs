@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use kith_store::{EntryKind, Store, Transaction};
 
 use super::session::Recipient;
 use crate::mailbox::{Error, Mailbox};
+use crate::memory::{self, SETTLE};
 use crate::queue;
 
 /// The folder of a user's delivery markers (content hashes of messages received).
@@ -148,8 +150,23 @@ struct Committer {
 }
 
 impl Committer {
+    /// Commits batches of deliveries until every [`Writer`] is gone; memory goes back to
+    /// the system once no delivery came for [`SETTLE`].
     fn run(&mut self, queue: &mpsc::Receiver<Job>, busy: &AtomicUsize) {
-        while let Ok(first) = queue.recv() {
+        let mut settled = true;
+        loop {
+            let first = match queue.recv_timeout(SETTLE) {
+                Ok(first) => first,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !settled {
+                        memory::give_back(&self.store);
+                        settled = true;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            settled = false;
             let batch = gather(first, queue, busy);
             let deliveries: Vec<&Delivery> = batch.iter().map(|(d, _)| d).collect();
             let result = self.commit(&deliveries).map_err(|e| e.to_string());

@@ -166,22 +166,21 @@ impl Index {
         }
         self.release_pages_now_and_then(map);
         let first = usize::from(hash.0[0]);
-        let mut lo = if first == 0 {
+        let lo = if first == 0 {
             0
         } else {
             u64::from(self.fanout[first - 1])
         };
-        let mut hi = u64::from(self.fanout[first]);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (h, offset) = entry(map, mid);
-            match h.cmp(&hash.0) {
-                Ordering::Less => lo = mid + 1,
-                Ordering::Greater => hi = mid,
-                Ordering::Equal => return Some(offset),
-            }
+        let hi = u64::from(self.fanout[first]);
+        let (lo, hi) = narrow(map, hash, lo, hi);
+        search(map, hash, lo, hi)
+    }
+
+    /// Drops the mapping's pages from the process now (an idle service's memory).
+    pub(crate) fn release_pages(&self) {
+        if let Some(map) = &self.map {
+            map::release(map);
         }
-        None
     }
 
     fn release_pages_now_and_then(&self, map: &map::Map) {
@@ -260,6 +259,47 @@ impl Index {
             detail: why,
         })
     }
+}
+
+/// How many entries on each side of the interpolated position a lookup first searches:
+/// hashes are uniform, so the entry is there unless the bucket is very large.
+const WINDOW: u64 = 48;
+
+/// The part of `lo..hi` (sorted entries) where `hash` must be if present: hashes are
+/// uniform, so its place is interpolated from the bytes after the first and a window
+/// around it checked. A lookup so touches a page or two of the mapping instead of
+/// the dozen a binary search of a large bucket does.
+fn narrow(map: &map::Map, hash: &Hash, lo: u64, hi: u64) -> (u64, u64) {
+    if hi - lo <= 2 * WINDOW {
+        return (lo, hi);
+    }
+    let key = u64::from_be_bytes(hash.0[1..9].try_into().expect("8 bytes"));
+    let guess = lo + ((u128::from(key) * u128::from(hi - lo)) >> 64) as u64;
+    let (start, end) = (
+        guess.saturating_sub(WINDOW).max(lo),
+        (guess + WINDOW).min(hi),
+    );
+    let after_start = start == lo || entry(map, start - 1).0 < hash.0;
+    let before_end = end == hi || entry(map, end).0 > hash.0;
+    if after_start && before_end {
+        (start, end)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// Binary search of the sorted entries `lo..hi` for `hash`.
+fn search(map: &map::Map, hash: &Hash, mut lo: u64, mut hi: u64) -> Option<u64> {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let (h, offset) = entry(map, mid);
+        match h.cmp(&hash.0) {
+            Ordering::Less => lo = mid + 1,
+            Ordering::Greater => hi = mid,
+            Ordering::Equal => return Some(offset),
+        }
+    }
+    None
 }
 
 fn entry(map: &map::Map, i: u64) -> ([u8; 32], u64) {
@@ -464,5 +504,55 @@ mod map {
     /// Unknown without unix metadata: the index is reloaded whenever it is checked.
     pub(super) fn file_id(_meta: &Metadata) -> Option<(u64, u64)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index of `hashes` (offset = position in the list) written into `dir`.
+    fn index_of(dir: &Path, hashes: &[Hash]) -> Index {
+        let mut tail: Vec<(Hash, u64)> = hashes.iter().copied().zip(0..).collect();
+        tail.sort_unstable();
+        Index::empty(16)
+            .write_merged(&dir.join("pack-1.idx"), &tail, 16)
+            .expect("index written")
+    }
+
+    #[test]
+    fn lookups_find_every_entry_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let hashes: Vec<Hash> = (0..60_000u32).map(|i| Hash::of(&i.to_le_bytes())).collect();
+        let index = index_of(dir.path(), &hashes);
+        for (i, hash) in hashes.iter().enumerate() {
+            assert_eq!(index.lookup(hash), Some(i as u64));
+        }
+        let absent = (60_000..70_000u32).map(|i| Hash::of(&i.to_le_bytes()));
+        absent.for_each(|hash| assert_eq!(index.lookup(&hash), None));
+    }
+
+    #[test]
+    fn lookups_in_skewed_buckets_fall_back_to_the_whole_bucket() {
+        // Hashes are uniform in a real store; these crowd one corner of the first
+        // bucket, far from where interpolation looks, and one end of the last.
+        let dir = tempfile::tempdir().unwrap();
+        let skewed = |i: u32, first: u8, fill: u8| {
+            let mut bytes = [fill; 32];
+            bytes[0] = first;
+            bytes[28..].copy_from_slice(&i.to_be_bytes());
+            Hash(bytes)
+        };
+        let hashes: Vec<Hash> = (0..5_000)
+            .map(|i| skewed(i, 0, 0))
+            .chain((0..5_000).map(|i| skewed(i, 0xff, 0xff)))
+            .chain((0..3).map(|i| skewed(i, 0x80, 0x80)))
+            .collect();
+        let index = index_of(dir.path(), &hashes);
+        for (i, hash) in hashes.iter().enumerate() {
+            assert_eq!(index.lookup(hash), Some(i as u64), "entry {i}");
+        }
+        assert_eq!(index.lookup(&skewed(5_001, 0, 0)), None);
+        assert_eq!(index.lookup(&skewed(9, 0xff, 0xfe)), None);
     }
 }

@@ -343,7 +343,7 @@ impl PackObjects {
             let mut view = self.write_view();
             view.scanned = index.covered();
             view.index = Arc::new(index);
-            view.tail.clear();
+            view.tail = HashMap::new();
         }
         Ok(())
     }
@@ -400,7 +400,7 @@ impl PackObjects {
         let mut view = self.write_view();
         if view.generation == generation && view.scanned == covered {
             view.index = Arc::new(new);
-            view.tail.clear();
+            view.tail = HashMap::new();
         }
         Ok(())
     }
@@ -584,6 +584,13 @@ impl ObjectStore for PackObjects {
             &self.dir.join(GC_LOCK),
             exclusive,
         )?))
+    }
+
+    fn release_memory(&self) {
+        let mut view = self.write_view();
+        view.index.release_pages();
+        view.tail.shrink_to_fit();
+        view.bad.shrink_to_fit();
     }
 }
 
