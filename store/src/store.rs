@@ -1,6 +1,7 @@
 //! The [`Store`]: paths, commits and branches over any backend.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -520,6 +521,82 @@ impl Transaction {
     /// Whether nothing has been changed yet.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// What is at `path` with the changes so far applied, as [`Store::find`] on
+    /// [`Transaction::tree`] says; a tree is written only when a change lies above or
+    /// under `path`.
+    pub fn find(&self, path: &str) -> Result<Option<(EntryKind, Hash)>> {
+        let names = split_path(path)?;
+        if self.changed_above(&names) || self.changed_below(&names, 1) {
+            return self.store.find(&self.tree()?, path);
+        }
+        match self.changes.get(&names) {
+            Some(value) => Ok(*value),
+            None => self.store.find(&self.base_tree, path),
+        }
+    }
+
+    /// The bytes of the file at `path` with the changes so far applied (see
+    /// [`Transaction::find`]).
+    pub fn get(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.find(path)? {
+            Some((EntryKind::File, h)) => Ok(Some(self.store.blob(&h)?)),
+            Some((EntryKind::Dir, _)) => Err(Error::WrongKind {
+                path: path.into(),
+                found: "directory",
+                wanted: "file",
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// The entries of the directory at `path` with the changes so far applied, sorted by
+    /// name, as [`Store::list`] on [`Transaction::tree`] gives them; a tree is written
+    /// only when the directory or one of its subdirectories changed, not for changes to
+    /// its files.
+    pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
+        let names = split_path(path)?;
+        if self.changed_above(&names)
+            || self.changes.contains_key(&names)
+            || self.changed_below(&names, 2)
+        {
+            return self.store.list(&self.tree()?, path);
+        }
+        let mut entries: BTreeMap<String, Entry> = (self.store.list(&self.base_tree, path)?)
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect();
+        for (changed, value) in self.changes_below(&names) {
+            let name = changed[names.len()].clone();
+            match *value {
+                Some((kind, hash)) => entries.insert(name.clone(), Entry { name, kind, hash }),
+                None => entries.remove(&name),
+            };
+        }
+        Ok(entries.into_values().collect())
+    }
+
+    /// Whether a change was made at a folder above `names`.
+    fn changed_above(&self, names: &[String]) -> bool {
+        (1..names.len()).any(|depth| self.changes.contains_key(&names[..depth]))
+    }
+
+    /// Whether a change was made `depth` or more levels below `names`.
+    fn changed_below(&self, names: &[String], depth: usize) -> bool {
+        self.changes_below(names)
+            .any(|(changed, _)| changed.len() >= names.len() + depth)
+    }
+
+    /// The changes strictly below `names` (they sort right after it).
+    fn changes_below<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> impl Iterator<Item = (&'a PathNames, &'a EntryValue)> + 'a {
+        let after = (Bound::Excluded(names), Bound::Unbounded);
+        self.changes
+            .range::<[String], _>(after)
+            .take_while(move |(changed, _)| changed.starts_with(names))
     }
 
     /// The root tree with the changes applied (written, not committed).

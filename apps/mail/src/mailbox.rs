@@ -135,14 +135,9 @@ impl Mailbox {
     }
 
     /// Makes the mailbox if it does not exist (UIDVALIDITY from the clock's seconds).
-    pub fn create(
-        &self,
-        store: &Store,
-        tx: &mut Transaction,
-        uidvalidity: u32,
-    ) -> Result<(), Error> {
+    pub fn create(&self, tx: &mut Transaction, uidvalidity: u32) -> Result<(), Error> {
         let file = format!("{}/{UIDVALIDITY}", self.path);
-        if store.get(&tx.tree()?, &file)?.is_none() {
+        if tx.get(&file)?.is_none() {
             tx.put(&file, format!("{uidvalidity}\n").as_bytes())?;
             tx.put(&format!("{}/{UIDNEXT}", self.path), b"1\n")?;
         }
@@ -158,19 +153,27 @@ impl Mailbox {
 
     /// The mailbox's UIDVALIDITY and next UID.
     pub fn uids(&self, store: &Store, root: &Hash) -> Result<(u32, u32), Error> {
-        let validity = self.number(store, root, UIDVALIDITY)?.unwrap_or(1);
-        let next = self.number(store, root, UIDNEXT)?.unwrap_or(1);
+        let at = Source::Tree(store, root);
+        let validity = self.number(at, UIDVALIDITY)?.unwrap_or(1);
+        let next = self.number(at, UIDNEXT)?.unwrap_or(1);
         Ok((validity, next))
     }
 
     /// The mailbox's highest mod-sequence (1 when nothing was counted yet).
     pub fn highest_modseq(&self, store: &Store, root: &Hash) -> Result<u64, Error> {
-        Ok(self.number(store, root, MODSEQ)?.unwrap_or(1).max(1))
+        Ok(self
+            .number(Source::Tree(store, root), MODSEQ)?
+            .unwrap_or(1)
+            .max(1))
     }
 
     /// Counts one more change: writes and returns the next mod-sequence.
     pub fn bump_modseq(&self, store: &Store, tx: &mut Transaction) -> Result<u64, Error> {
-        let next = self.highest_modseq(store, &tx.tree()?)? + 1;
+        let next = self
+            .number(Source::Changes(store, tx), MODSEQ)?
+            .unwrap_or(1)
+            .max(1)
+            + 1;
         tx.put(
             &format!("{}/{MODSEQ}", self.path),
             format!("{next}\n").as_bytes(),
@@ -208,14 +211,9 @@ impl Mailbox {
         Ok(out)
     }
 
-    fn number<T: std::str::FromStr>(
-        &self,
-        store: &Store,
-        root: &Hash,
-        file: &str,
-    ) -> Result<Option<T>, Error> {
+    fn number<T: std::str::FromStr>(&self, at: Source<'_>, file: &str) -> Result<Option<T>, Error> {
         let path = format!("{}/{file}", self.path);
-        let Some(bytes) = store.get(root, &path)? else {
+        let Some(bytes) = at.get(&path)? else {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -228,16 +226,16 @@ impl Mailbox {
     /// Every message, UIDs first in order, then those waiting for one.
     pub fn messages(&self, store: &Store, root: &Hash) -> Result<Vec<Message>, Error> {
         let uid = |stem: &str| stem.parse().ok().map(Key::Uid);
-        let mut out = self.folder(store, root, CUR, uid, usize::MAX)?;
+        let at = Source::Tree(store, root);
+        let mut out = self.folder(at, CUR, uid, usize::MAX)?;
         let new = |stem: &str| Some(Key::New(stem.to_string()));
-        out.extend(self.folder(store, root, NEW, new, usize::MAX)?);
+        out.extend(self.folder(at, NEW, new, usize::MAX)?);
         Ok(out)
     }
 
     fn folder(
         &self,
-        store: &Store,
-        root: &Hash,
+        at: Source<'_>,
         folder: &str,
         key: impl Fn(&str) -> Option<Key>,
         limit: usize,
@@ -246,10 +244,7 @@ impl Mailbox {
         let mut blobs: BTreeMap<Key, Hash> = BTreeMap::new();
         let mut flags: BTreeMap<Key, Hash> = BTreeMap::new();
         let mut dates: BTreeMap<Key, Hash> = BTreeMap::new();
-        if store.find(root, &dir)?.is_none() {
-            return Ok(Vec::new());
-        }
-        for entry in store.list(root, &dir)? {
+        for entry in at.list(&dir)? {
             let Some((stem, kind)) = entry.name.rsplit_once('.') else {
                 continue;
             };
@@ -263,7 +258,7 @@ impl Mailbox {
         let mut out = Vec::new();
         for (key, blob) in blobs.into_iter().take(limit) {
             let flags = match flags.get(&key) {
-                Some(h) => parse_flags(&store.blob(h)?).ok_or_else(|| Error::Corrupt {
+                Some(h) => parse_flags(&at.store().blob(h)?).ok_or_else(|| Error::Corrupt {
                     path: key.path(&self.path, "flags"),
                     detail: "not a flags file (one flag per line)".into(),
                 })?,
@@ -390,7 +385,9 @@ impl Mailbox {
         blob: Hash,
         flags: &BTreeSet<String>,
     ) -> Result<u32, Error> {
-        let (_, next) = self.uids(store, &tx.tree()?)?;
+        let next = self
+            .number(Source::Changes(store, tx), UIDNEXT)?
+            .unwrap_or(1);
         let key = Key::Uid(next);
         tx.set(&key.path(&self.path, "eml"), Some((EntryKind::File, blob)))?;
         self.set_flags(tx, &key, flags)?;
@@ -417,10 +414,10 @@ impl Mailbox {
         tx: &mut Transaction,
         limit: usize,
     ) -> Result<Vec<u32>, Error> {
-        let root = tx.tree()?;
-        let (_, mut next) = self.uids(store, &root)?;
+        let at = Source::Changes(store, tx);
+        let mut next = self.number(at, UIDNEXT)?.unwrap_or(1);
         let new = |stem: &str| Some(Key::New(stem.to_string()));
-        let waiting = self.folder(store, &root, NEW, new, limit)?;
+        let waiting = self.folder(at, NEW, new, limit)?;
         let mut given = Vec::new();
         for message in waiting {
             let uid = Key::Uid(next);
@@ -444,6 +441,36 @@ impl Mailbox {
             }
         }
         Ok(given)
+    }
+}
+
+/// Where a mailbox's files are read: a tree, or a transaction with its changes so far
+/// (read without writing a tree for every question, as a delivery asks several).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Tree(&'a Store, &'a Hash),
+    Changes(&'a Store, &'a Transaction),
+}
+
+impl Source<'_> {
+    fn store(&self) -> &Store {
+        match self {
+            Source::Tree(store, _) | Source::Changes(store, _) => store,
+        }
+    }
+
+    fn get(&self, path: &str) -> kith_store::Result<Option<Vec<u8>>> {
+        match self {
+            Source::Tree(store, root) => store.get(root, path),
+            Source::Changes(_, tx) => tx.get(path),
+        }
+    }
+
+    fn list(&self, path: &str) -> kith_store::Result<Vec<kith_store::Entry>> {
+        match self {
+            Source::Tree(store, root) => store.list(root, path),
+            Source::Changes(_, tx) => tx.list(path),
+        }
     }
 }
 
@@ -533,7 +560,7 @@ mod tests {
         let store = Store::memory();
         let inbox = Mailbox::of("me", "INBOX").unwrap();
         let mut tx = store.transaction("main").unwrap();
-        inbox.create(&store, &mut tx, 7).unwrap();
+        inbox.create(&mut tx, 7).unwrap();
         let seen = BTreeSet::from(["\\Seen".to_string()]);
         inbox
             .add(&mut tx, b"Subject: a\r\n\r\nA\r\n", &BTreeSet::new())

@@ -465,7 +465,7 @@ impl Sender {
             return Ok(());
         }
         let inbox = Mailbox::of(&entry.user, "INBOX")?;
-        inbox.create(&self.store, tx, (kith_store::now_millis() / 1000) as u32)?;
+        inbox.create(tx, (kith_store::now_millis() / 1000) as u32)?;
         inbox.add(tx, &self.bounce(entry, &failed), &Default::default())?;
         inbox.assign_uids(&self.store, tx)?;
         Ok(())

@@ -28,6 +28,11 @@ use crate::error::Result;
 use crate::provider::Provider;
 use crate::zone::Zone;
 use catalog::Catalog;
+
+/// Everything a snapshot is built from lives under this folder of the store: the zone,
+/// the TSIG keys' names, the revocations. While its tree stays the same, a branch move
+/// (a delivered message, a saved contact) needs no reload.
+const IDENTITY_DIR: &str = "/identity";
 use tsig::{Checked, KeyRing};
 
 /// The largest UDP response this server sends (the DNS flag day 2020 value).
@@ -51,6 +56,8 @@ struct State {
     keys: KeyRing,
     /// The `/identity/zone` tree this snapshot was built from.
     zone_tree: Option<kith_store::Hash>,
+    /// The `/identity` tree (zone, TSIG keys, revocations) it was built from.
+    identity_tree: Option<kith_store::Hash>,
 }
 
 /// The DNS server's core: a snapshot of the zone, and the store to write updates to.
@@ -83,6 +90,7 @@ impl Server {
     pub fn with_zone(zone: Zone, keys: KeyRing, provider: Provider) -> Server {
         let state = State {
             zone_tree: None,
+            identity_tree: None,
             catalog: Catalog::new(vec![Arc::new(zone)]),
             keys,
         };
@@ -100,13 +108,17 @@ impl Server {
             return Ok(None);
         };
         let root = site.store.head_tree(&site.branch)?;
+        let identity_tree = site.store.find(&root, IDENTITY_DIR)?.map(|(_, h)| h);
+        let old = self.state();
+        if identity_tree.is_some() && identity_tree == old.identity_tree {
+            return Ok(None);
+        }
         let zone_tree = site
             .store
             .find(&root, crate::zone::ZONE_DIR)?
             .map(|(_, h)| h);
         let zone = Zone::load_branch(&site.store, &site.branch)?;
         let keys = KeyRing::new(&site.tsig_keys()?)?;
-        let old = self.state();
         let old_served = old.catalog.zones().first().map(|z| z.serial());
         let changed = zone_tree != old.zone_tree || old_served.is_none();
         let zone = zone.map(|z| match old_served {
@@ -119,6 +131,7 @@ impl Server {
             catalog: Catalog::new(zone.into_iter().map(Arc::new).collect()),
             keys,
             zone_tree,
+            identity_tree,
         };
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
         Ok(if changed { serial } else { None })

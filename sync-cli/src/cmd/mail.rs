@@ -27,7 +27,7 @@ pub fn import(
     let mailbox = Mailbox::at(prefix);
     let mut tx = ctx.store.transaction(ctx.branch())?;
     let seconds = (kith_store::now_millis() / 1000) as u32;
-    mailbox.create(&ctx.store, &mut tx, seconds)?;
+    mailbox.create(&mut tx, seconds)?;
     let (summary, json) = if src.is_file() {
         let added = maildir::import_mbox(&mut tx, &mailbox, src)?;
         (

@@ -647,9 +647,7 @@ impl Session {
         let root = self.head()?;
         if !inbox.exists(&self.config.store, &root)? {
             let validity = (kith_store::now_millis() / 1000) as u32;
-            self.write("mail: create INBOX", |store, tx| {
-                inbox.create(store, tx, validity)
-            })?;
+            self.write("mail: create INBOX", |_, tx| inbox.create(tx, validity))?;
         }
         self.user = Some(user.to_string());
         Ok(Some((
@@ -890,8 +888,8 @@ impl Session {
             return Err(format!("{name:?} already exists"));
         }
         let validity = (kith_store::now_millis() / 1000) as u32;
-        self.write(&format!("mail: create {name}"), |store, tx| {
-            mailbox.create(store, tx, validity)
+        self.write(&format!("mail: create {name}"), |_, tx| {
+            mailbox.create(tx, validity)
         })?;
         Ok(Some((None, "CREATE done".into())))
     }
@@ -979,8 +977,8 @@ impl Session {
     ) -> Result<Option<(Option<Code<'static>>, String)>, Failure> {
         let (name, _) = self.mailbox(name)?;
         let path = self.subscriptions_path();
-        self.write("mail: subscriptions", |store, tx| {
-            let current = store.get(&tx.tree()?, &path)?.unwrap_or_default();
+        self.write("mail: subscriptions", |_, tx| {
+            let current = tx.get(&path)?.unwrap_or_default();
             let mut set: BTreeSet<String> = String::from_utf8_lossy(&current)
                 .lines()
                 .map(str::to_string)
@@ -2085,7 +2083,7 @@ mod tests {
         let store = Store::memory();
         let inbox = Mailbox::of("me", "INBOX").unwrap();
         let mut tx = store.transaction("main").unwrap();
-        inbox.create(&store, &mut tx, 7).unwrap();
+        inbox.create(&mut tx, 7).unwrap();
         for i in 1..=3 {
             let text = format!("From: a{i}@example.org\r\nSubject: s{i}\r\n\r\nbody {i}\r\n");
             inbox

@@ -185,7 +185,7 @@ impl Committer {
             let mut mailboxes = BTreeSet::new();
             for delivery in deliveries {
                 let when = (today, self.retention.days);
-                add(store, &mut tx, delivery, when, &mut mailboxes)?;
+                add(&mut tx, delivery, when, &mut mailboxes)?;
             }
             let users: BTreeSet<&String> = mailboxes.iter().map(|(user, _)| user).collect();
             let due: Vec<&String> = (users.into_iter())
@@ -195,7 +195,7 @@ impl Committer {
                 Mailbox::of(user, folder)?.assign_uids(store, &mut tx)?;
             }
             for user in &due {
-                prune(store, &mut tx, user, today - i64::from(self.retention.days))?;
+                prune(&mut tx, user, today - i64::from(self.retention.days))?;
             }
             let message = format!("mail: deliver {} message(s)", deliveries.len());
             match tx.commit(&self.author, &message) {
@@ -235,7 +235,6 @@ fn gather(first: Job, queue: &mpsc::Receiver<Job>, busy: &AtomicUsize) -> Vec<Jo
 /// Puts one message in its local recipients' mailboxes (noting which, by user and
 /// folder, in `mailboxes`) and in the outbound queue for the remote ones.
 fn add(
-    store: &Store,
     tx: &mut Transaction,
     delivery: &Delivery,
     when: (i64, u32),
@@ -246,11 +245,11 @@ fn add(
         match recipient {
             Recipient::Remote(address) => remote.push(address.clone()),
             Recipient::Local(user) => {
-                if !first_delivery(store, tx, user, &delivery.sent, when)? {
+                if !first_delivery(tx, user, &delivery.sent, when)? {
                     continue;
                 }
                 let mailbox = Mailbox::of(user, delivery.folder)?;
-                mailbox.create(store, tx, (kith_store::now_millis() / 1000) as u32)?;
+                mailbox.create(tx, (kith_store::now_millis() / 1000) as u32)?;
                 mailbox.add(tx, &delivery.stored, &Default::default())?;
                 mailboxes.insert((user.clone(), delivery.folder));
             }
@@ -267,7 +266,6 @@ fn add(
 /// `days` before (or before days were kept): a sender that retries after losing our
 /// `250` (its crash, a cut connection) does not deliver twice.
 fn first_delivery(
-    store: &Store,
     tx: &mut Transaction,
     user: &str,
     sent: &[u8],
@@ -275,11 +273,10 @@ fn first_delivery(
 ) -> Result<bool, Error> {
     let folder = format!("/mail/{user}/{DELIVERED}");
     let name = blake3::hash(sent).to_hex();
-    let root = tx.tree()?;
     let undated = std::iter::once(format!("{folder}/{name}"));
     let dated = (today - i64::from(days)..=today).map(|day| format!("{folder}/{day}/{name}"));
     for marker in undated.chain(dated) {
-        if store.find(&root, &marker)?.is_some() {
+        if tx.find(&marker)?.is_some() {
             return Ok(false);
         }
     }
@@ -289,9 +286,9 @@ fn first_delivery(
 
 /// Drops `user`'s day folders of markers older than `oldest` (a day number), and with
 /// the first of them the undated markers.
-fn prune(store: &Store, tx: &mut Transaction, user: &str, oldest: i64) -> Result<(), Error> {
+fn prune(tx: &mut Transaction, user: &str, oldest: i64) -> Result<(), Error> {
     let folder = format!("/mail/{user}/{DELIVERED}");
-    let entries = store.list(&tx.tree()?, &folder)?;
+    let entries = tx.list(&folder)?;
     let expired = |name: &str| name.parse::<i64>().is_ok_and(|day| day < oldest);
     let dropping = entries
         .iter()
