@@ -53,8 +53,57 @@ impl Revocations {
     }
 }
 
+/// The cryptography Kith's own keys need, and no more: Ed25519 certificates (every key
+/// Kith issues), X25519 key exchange, and the TLS 1.3 and 1.2 cipher suites. Mutual TLS
+/// between Kith parts uses it; a unikernel image serves with it too, since ring's P-256,
+/// P-384 and RSA code, unreachable through it, is left out of the image (about a tenth
+/// of a DAV image).
+pub fn ed25519_provider() -> Arc<CryptoProvider> {
+    use rustls::crypto::WebPkiSupportedAlgorithms;
+    use rustls::crypto::ring::{ALL_CIPHER_SUITES, kx_group};
+    static ED25519_ONLY: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+        all: &[webpki::ring::ED25519],
+        mapping: &[(rustls::SignatureScheme::ED25519, &[webpki::ring::ED25519])],
+    };
+    Arc::new(CryptoProvider {
+        cipher_suites: ALL_CIPHER_SUITES.to_vec(),
+        kx_groups: vec![kx_group::X25519],
+        signature_verification_algorithms: ED25519_ONLY,
+        secure_random: &Ed25519Keys,
+        key_provider: &Ed25519Keys,
+    })
+}
+
+/// Loads Ed25519 private keys only, and draws randomness from ring (see
+/// [`ed25519_provider`]).
+#[derive(Debug)]
+struct Ed25519Keys;
+
+impl rustls::crypto::SecureRandom for Ed25519Keys {
+    fn fill(&self, buf: &mut [u8]) -> std::result::Result<(), rustls::crypto::GetRandomFailed> {
+        use ring::rand::SecureRandom as _;
+        ring::rand::SystemRandom::new()
+            .fill(buf)
+            .map_err(|_| rustls::crypto::GetRandomFailed)
+    }
+}
+
+impl rustls::crypto::KeyProvider for Ed25519Keys {
+    fn load_private_key(
+        &self,
+        key: PrivateKeyDer<'static>,
+    ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        match key {
+            PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(&pkcs8),
+            _ => Err(rustls::Error::General(
+                "Kith keys are Ed25519 in PKCS#8; this key is not".into(),
+            )),
+        }
+    }
+}
+
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    ed25519_provider()
 }
 
 fn roots(root_pem: &str) -> Result<Arc<RootCertStore>> {
@@ -241,13 +290,34 @@ pub fn server_config(
 }
 
 /// A TLS server config that presents this certificate and asks for none (for clients
-/// that are not the user's devices: other mail servers, apps).
+/// that are not the user's devices: other mail servers, apps), on ring's default
+/// provider, so any client's key exchange is accepted.
 pub fn public_server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig> {
     let (chain, key) = chain_and_key(cert_pem, key_pem)?;
-    ServerConfig::builder_with_provider(provider())
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Cert(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| Error::Cert(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+
+    use super::*;
+
+    fn pkcs8(alg: &'static rcgen::SignatureAlgorithm) -> PrivateKeyDer<'static> {
+        let pair = rcgen::KeyPair::generate_for(alg).unwrap();
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()))
+    }
+
+    #[test]
+    fn the_ed25519_provider_loads_kith_keys_and_refuses_others() {
+        let keys = ed25519_provider().key_provider;
+        assert!(keys.load_private_key(pkcs8(&rcgen::PKCS_ED25519)).is_ok());
+        let p256 = keys.load_private_key(pkcs8(&rcgen::PKCS_ECDSA_P256_SHA256));
+        assert!(p256.is_err());
+    }
 }

@@ -85,5 +85,6 @@ fn server_tls(store: &Store, site: &Site) -> Result<Arc<tls::ServerConfig>, Box<
         .get(&store.commit(&keys)?.tree, "dav.key")?
         .ok_or(no_key)?;
     let chain = format!("{}{}", String::from_utf8(cert)?, site.root_cert()?);
-    Ok(tls::server_config(&chain, &String::from_utf8(key)?)?)
+    let provider = kith_identity::verify::ed25519_provider();
+    Ok(tls::server_config_with(provider, &chain, &String::from_utf8(key)?)?)
 }
