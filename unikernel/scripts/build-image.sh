@@ -44,13 +44,15 @@ export CARGO_TARGET_DIR=${KITH_UNIKERNEL_TARGET_DIR:-$root/target}
 export RUSTFLAGS="-C linker=$linker -C linker-flavor=ld -C relocation-model=static \
 -C link-arg=-T$root/kernel/link-$arch.ld -C link-arg=--no-dynamic-linker ${KITH_RUSTFLAGS:-}"
 
+# std is built with `optimize_for_size` (smaller sort and formatting code: the DAV
+# images shrink by 2.4%), like the crates at opt-level "z".
 # Features are unified over the whole workspace, as if every image were built at
 # once: each image then uses the same build of ring, rustls, tokio, kith-identity
 # and the rest, so they compile once per architecture instead of once per image
 # (x86_64, all six images: 166 crate builds for the target instead of 211).
 cd "$root"
 /usr/bin/cargo build --release -j "$jobs" \
-    -Zbuild-std=std,panic_abort -Zbuild-std-features=compiler-builtins-mem \
+    -Zbuild-std=std,panic_abort -Zbuild-std-features=compiler-builtins-mem,optimize_for_size \
     -Zfeature-unification --config 'resolver.feature-unification="workspace"' \
     --target "$target" -p "$example" "${config[@]}" >&2
 
