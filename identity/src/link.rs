@@ -72,12 +72,16 @@ impl Credentials {
     /// holds its key (the one that created the identity), else this device's own.
     pub fn of_service(site: &Site, service: &str, device: &str) -> Result<Credentials> {
         match site.local.read(&local::service_key(service))? {
-            Some(key) => {
-                let cert = stored(site, &service_path(service), "the service certificate")?;
-                Credentials::from_site(site, &cert, &key)
-            }
+            Some(key) => Credentials::of_service_key(site, service, &key),
             None => Credentials::of_device(site, device),
         }
+    }
+
+    /// What a server of `service` presents when its key is held outside this replica's
+    /// local state (on a unikernel's disk): the stored service certificate with `key`.
+    pub fn of_service_key(site: &Site, service: &str, key: &[u8]) -> Result<Credentials> {
+        let cert = stored(site, &service_path(service), "the service certificate")?;
+        Credentials::from_site(site, &cert, key)
     }
 
     fn from_site(site: &Site, cert: &[u8], key: &[u8]) -> Result<Credentials> {

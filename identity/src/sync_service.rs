@@ -33,6 +33,12 @@ pub struct Running {
 /// Starts serving `site`'s store on `listen` as device `device`.
 pub fn start(site: Site, device: &str, listen: SocketAddr) -> Result<Running> {
     let credentials = Credentials::of_service(&site, "sync", device)?;
+    start_with(site, credentials, listen)
+}
+
+/// Starts serving `site`'s store on `listen`, presenting `credentials` (the sync
+/// unikernel's, whose key comes from its disk).
+pub fn start_with(site: Site, credentials: Credentials, listen: SocketAddr) -> Result<Running> {
     let config = credentials.server_config()?;
     let listener = TcpListener::bind(listen).map_err(|source| Error::Io {
         path: format!("listening on {listen}").into(),

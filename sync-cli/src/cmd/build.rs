@@ -86,7 +86,8 @@ impl Service {
             Service::Dns => Ok("kith-dns-image"),
             Service::Contacts => Ok("kith-contacts-image"),
             Service::Calendar => Ok("kith-calendar-image"),
-            Service::Sync | Service::Mail => Err(
+            Service::Sync => Ok("kith-sync-image"),
+            Service::Mail => Err(
                 "the service is still being written as a hosted program; its image follows \
 once it runs as `kith serve` on kith-store's disk backend (unikernel/README.md, \"Services\")",
             ),
@@ -127,7 +128,7 @@ impl Build {
                 Ok(package) => Ok(package.to_string()),
                 Err(why) => bail!(
                     "the {} service cannot be built as an image yet: {why}. \
-Try `kith build dns`, `kith build contacts`, `kith build calendar` or `kith build --example https` for servers that can",
+Try `kith build dns`, `sync`, `contacts`, `calendar` or `kith build --example https` for servers that can",
                     service_name(*service)
                 ),
             },
