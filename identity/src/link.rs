@@ -127,7 +127,17 @@ impl Credentials {
     /// A server configuration for clients outside the user's devices (mail from the
     /// internet, apps): this certificate, no client certificate asked for.
     pub fn public_server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
-        let config = verify::public_server_config(&self.cert_pem, &self.key_pem)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        self.public_server_config_with(provider)
+    }
+
+    /// [`Credentials::public_server_config`] on another provider (a unikernel image's
+    /// [`verify::ed25519_provider`], which leaves the other algorithms' code out).
+    pub fn public_server_config_with(
+        &self,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Arc<rustls::ServerConfig>> {
+        let config = verify::public_server_config(provider, &self.cert_pem, &self.key_pem)?;
         Ok(Arc::new(config))
     }
 

@@ -289,12 +289,15 @@ pub fn server_config(
         .map_err(|e| Error::Cert(e.to_string()))
 }
 
-/// A TLS server config that presents this certificate and asks for none (for clients
-/// that are not the user's devices: other mail servers, apps), on ring's default
-/// provider, so any client's key exchange is accepted.
-pub fn public_server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig> {
+/// A TLS server config on `provider` that presents this certificate and asks for none
+/// (for clients that are not the user's devices: other mail servers, apps).
+pub fn public_server_config(
+    provider: Arc<CryptoProvider>,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<ServerConfig> {
     let (chain, key) = chain_and_key(cert_pem, key_pem)?;
-    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Cert(e.to_string()))?
         .with_no_client_auth()

@@ -85,6 +85,20 @@ pub fn list(store: &Store, branch: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A password check against the accounts at `branch`'s head (`kith user add`), for
+/// services outside DAV that sign users in (mail's SMTP AUTH and IMAP LOGIN).
+pub fn password_check(store: Store, branch: String) -> impl Fn(&str, &str) -> bool + Send + Sync {
+    let verifier = Verifier::default();
+    move |name, password| {
+        let Ok(root) = store.head_tree(&branch) else {
+            return false;
+        };
+        verifier
+            .check(&store, &root, name, password)
+            .unwrap_or(false)
+    }
+}
+
 /// Checks Basic credentials against the accounts in a tree, remembering good ones.
 pub struct Verifier {
     key: [u8; 32],

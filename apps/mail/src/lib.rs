@@ -27,3 +27,10 @@ pub trait Accounts: Send + Sync {
     /// Whether `password` is `user`'s password.
     fn verify(&self, user: &str, password: &str) -> bool;
 }
+
+/// A function checking passwords is a set of accounts (kith-dav's `password_check`).
+impl<F: Fn(&str, &str) -> bool + Send + Sync> Accounts for F {
+    fn verify(&self, user: &str, password: &str) -> bool {
+        self(user, password)
+    }
+}

@@ -21,6 +21,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use kith_store::{EntryKind, Store, Transaction};
 use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
@@ -362,11 +363,11 @@ impl Sender {
 
     fn build_resolver(&self) -> Result<TokioResolver, String> {
         let builder = if self.resolvers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| e.to_string())?
+            system_resolver()?
         } else {
             TokioResolver::builder_with_config(
                 resolver_config(&self.resolvers),
-                hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+                TokioRuntimeProvider::default(),
             )
         };
         builder.build().map_err(|e| e.to_string())
@@ -555,6 +556,18 @@ impl Sender {
         }
         unreachable!("the loop returns")
     }
+}
+
+/// A resolver builder on the system's configuration (`/etc/resolv.conf`).
+#[cfg(not(target_os = "hermit"))]
+fn system_resolver() -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, String> {
+    TokioResolver::builder_tokio().map_err(|e| e.to_string())
+}
+
+/// A unikernel has no system resolver configuration: name servers must be given.
+#[cfg(target_os = "hermit")]
+fn system_resolver() -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, String> {
+    Err("no name server given, and a unikernel has no /etc/resolv.conf".into())
 }
 
 /// A resolver configuration that asks exactly `servers` (UDP, then TCP).

@@ -80,17 +80,14 @@ impl Arch {
 }
 
 impl Service {
-    /// The unikernel package of the service's image, or why it has none yet.
-    fn package(self) -> Result<&'static str, &'static str> {
+    /// The unikernel package of the service's image.
+    fn package(self) -> &'static str {
         match self {
-            Service::Dns => Ok("kith-dns-image"),
-            Service::Contacts => Ok("kith-contacts-image"),
-            Service::Calendar => Ok("kith-calendar-image"),
-            Service::Sync => Ok("kith-sync-image"),
-            Service::Mail => Err(
-                "the service is still being written as a hosted program; its image follows \
-once it runs as `kith serve` on kith-store's disk backend (unikernel/README.md, \"Services\")",
-            ),
+            Service::Dns => "kith-dns-image",
+            Service::Sync => "kith-sync-image",
+            Service::Contacts => "kith-contacts-image",
+            Service::Calendar => "kith-calendar-image",
+            Service::Mail => "kith-mail-image",
         }
     }
 }
@@ -121,17 +118,10 @@ impl Build {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// The unikernel workspace package to build, or why there is none.
+    /// The unikernel workspace package to build.
     fn package(&self) -> Result<String> {
         match (&self.service, &self.example) {
-            (Some(service), _) => match service.package() {
-                Ok(package) => Ok(package.to_string()),
-                Err(why) => bail!(
-                    "the {} service cannot be built as an image yet: {why}. \
-Try `kith build dns`, `sync`, `contacts`, `calendar` or `kith build --example https` for servers that can",
-                    service_name(*service)
-                ),
-            },
+            (Some(service), _) => Ok(service.package().to_string()),
             (None, Some(example)) => Ok(example.clone()),
             (None, None) => unreachable!("clap requires a service or --example"),
         }

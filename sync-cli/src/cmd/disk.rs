@@ -5,9 +5,10 @@
 //! `/dev/vda` (`kith run IMAGE --disk DISK`); on the host, any command reads or changes
 //! it with `--store disk:DISK` (for example `kith --store disk:DISK fsck`).
 //!
-//! The replica's service keys (`local/services/*.key`, never in the synced store) go onto
-//! the image's branch [`SERVICE_KEYS`], so that an image can serve TLS with the service
-//! certificate its identity holds; the image is then as secret as the local folder.
+//! The replica's service keys (`local/services/*.key`, never in the synced store) and the
+//! zone's DKIM key (`dkim.key`) go onto the image's branch [`SERVICE_KEYS`], so that an
+//! image can serve TLS with the service certificate its identity holds and sign the mail
+//! it sends; the image is then as secret as the local folder.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,7 +113,8 @@ fn copy_objects(from: &Store, to: &Store) -> Result<u64> {
     Ok(copied)
 }
 
-/// Writes the replica's service keys onto `disk`'s [`SERVICE_KEYS`] branch; returns how many.
+/// Writes the replica's service keys and DKIM key onto `disk`'s [`SERVICE_KEYS`] branch;
+/// returns how many.
 fn copy_service_keys(local: &Local, disk: &Store, author: &str) -> Result<usize> {
     let mut tx = disk.transaction(SERVICE_KEYS)?;
     let mut copied = 0;
@@ -121,6 +123,10 @@ fn copy_service_keys(local: &Local, disk: &Store, author: &str) -> Result<usize>
             tx.put(&format!("{service}.key"), &key)?;
             copied += 1;
         }
+    }
+    if let Some(key) = local.read(local::DKIM_KEY)? {
+        tx.put(local::DKIM_KEY, &key)?;
+        copied += 1;
     }
     if copied > 0 {
         tx.commit(author, "kith disk write: the service keys")?;

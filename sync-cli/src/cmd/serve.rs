@@ -275,24 +275,6 @@ fn dav_tls(ctx: &Context, ip: IpAddr) -> Result<Arc<kith_dav::tls::ServerConfig>
     )?)
 }
 
-/// The accounts of `kith user add`, read from the branch head at each login.
-struct StoreAccounts {
-    store: kith_store::Store,
-    branch: String,
-    verifier: kith_dav::accounts::Verifier,
-}
-
-impl Accounts for StoreAccounts {
-    fn verify(&self, user: &str, password: &str) -> bool {
-        let Ok(root) = self.store.head_tree(&self.branch) else {
-            return false;
-        };
-        self.verifier
-            .check(&self.store, &root, user, password)
-            .unwrap_or(false)
-    }
-}
-
 /// Services started in this process, each registered for `kith status` until stopped.
 pub struct Suite {
     runtime: tokio::runtime::Runtime,
@@ -368,11 +350,10 @@ impl Suite {
         let credentials = Credentials::of_service(&site, "mail", &ctx.author())?;
         let host = format!("mail.{domain}");
         let tls = credentials.public_server_config()?;
-        let accounts: Arc<dyn Accounts> = Arc::new(StoreAccounts {
-            store: ctx.store.clone(),
-            branch: ctx.branch().to_string(),
-            verifier: kith_dav::accounts::Verifier::default(),
-        });
+        let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
+            ctx.store.clone(),
+            ctx.branch().to_string(),
+        ));
         let service = smtp::server::Service {
             store: ctx.store.clone(),
             branch: ctx.branch().to_string(),

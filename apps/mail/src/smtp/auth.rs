@@ -106,10 +106,10 @@ impl Checker {
         host: &str,
     ) -> Result<Checker, String> {
         let authenticator = if resolvers.is_empty() {
-            MessageAuthenticator::new_system_conf()
+            system_authenticator()
         } else {
             let config = crate::queue::resolver_config(resolvers);
-            MessageAuthenticator::new(config, ResolverOpts::default())
+            MessageAuthenticator::new(config, ResolverOpts::default()).map_err(|e| e.to_string())
         }
         .map_err(|e| format!("setting up the DNS resolver for SPF, DKIM and DMARC: {e}"))?;
         Ok(Checker {
@@ -192,4 +192,16 @@ impl Checker {
         self.spf.put(key, spf.clone());
         spf
     }
+}
+
+/// The resolver of the system's configuration (`/etc/resolv.conf`).
+#[cfg(not(target_os = "hermit"))]
+fn system_authenticator() -> Result<MessageAuthenticator, String> {
+    MessageAuthenticator::new_system_conf().map_err(|e| e.to_string())
+}
+
+/// A unikernel has no system resolver configuration: name servers must be given.
+#[cfg(target_os = "hermit")]
+fn system_authenticator() -> Result<MessageAuthenticator, String> {
+    Err("no name server given, and a unikernel has no /etc/resolv.conf".into())
 }

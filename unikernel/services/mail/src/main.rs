@@ -1,0 +1,157 @@
+//! The mail service as its own image: opens the Kith store on the virtio-blk disk
+//! `/dev/vda` (prepared on a host with `kith disk write`) and runs what `kith serve mail`
+//! runs, with kith-mail's code: inbound SMTP for the zone's domain on port 25,
+//! submission on 587 (STARTTLS) and 465 (TLS), IMAP over TLS on 993, and the outbound
+//! queue. TLS presents the store's `mail` service certificate with the key `kith disk
+//! write` put on the disk's `local/services` branch, beside the zone's DKIM key, which
+//! signs outbound mail. SPF, DKIM and DMARC checks and MX lookups ask the name server
+//! given as the only argument (default 10.0.2.3:53, QEMU's user network); a DNS failure
+//! never refuses mail. It prints "mail: serving ZONE on ports 25 587 465 993".
+
+#[cfg(target_os = "hermit")]
+use kith_unikernel as _;
+
+use std::error::Error;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith_identity::enroll::{DKIM_SELECTOR, Site};
+use kith_identity::link::Credentials;
+use kith_mail::smtp::server::{self, Service, Tls};
+use kith_mail::smtp::{self, auth::Checker, writer};
+use kith_mail::{Accounts, imap, queue};
+use kith_store::{MAIN, Store};
+
+/// The disk holding the store.
+const DISK: &str = "/dev/vda";
+/// The disk's branch with the service keys (`kith disk write`).
+const SERVICE_KEYS: &str = "local/services";
+/// The name server without an argument: QEMU user networking's.
+const RESOLVER: &str = "10.0.2.3:53";
+/// The largest message taken, as `kith serve mail` takes by default.
+const MAX_SIZE: usize = 50 << 20;
+/// How long an outbound message may wait before it bounces (five days).
+const EXPIRE_AFTER: Duration = Duration::from_secs(120 * 3600);
+
+fn main() -> ExitCode {
+    match serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mail: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve() -> Result<(), Box<dyn Error>> {
+    let resolver: SocketAddr = match std::env::args().nth(1) {
+        Some(addr) => addr.parse().map_err(|_| format!("not a name server address: {addr}"))?,
+        None => RESOLVER.parse()?,
+    };
+    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
+        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
+    })?;
+    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+    let origin = site.origin()?.to_string();
+    let domain = origin.trim_end_matches('.').to_ascii_lowercase();
+    let host = format!("mail.{domain}");
+    let key = disk_key(&store, "mail.key")?.ok_or(
+        "the disk has no mail service key: write it with `kith disk write` on the replica that made the zone",
+    )?;
+    let provider = kith_identity::verify::ed25519_provider();
+    let tls = Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
+    let runtime = runtime()?;
+    let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
+        store.clone(),
+        MAIN.to_string(),
+    ));
+    let inbound = Service {
+        store: store.clone(),
+        branch: MAIN.to_string(),
+        author: "mail-image".into(),
+        tls: Arc::clone(&tls),
+        config: smtp::Config {
+            host: host.clone(),
+            domains: vec![domain.clone()],
+            max_size: MAX_SIZE,
+            offer_tls: true,
+            mode: smtp::Mode::Inbound,
+        },
+        accounts: Arc::clone(&accounts),
+        dkim: dkim(&store, &domain)?,
+        checker: Some(Arc::new(Checker::new(&[resolver], runtime.clone(), &host)?)),
+        writer: Arc::new(writer::Writer::spawn(
+            store.clone(),
+            MAIN.to_string(),
+            "mail-image".into(),
+            writer::Retention::default(),
+        )?),
+    };
+    let mut submission = inbound.clone();
+    submission.config.mode = smtp::Mode::Submission;
+    server::start(inbound, any(25), Tls::Upgrade)?;
+    server::start(submission.clone(), any(587), Tls::Upgrade)?;
+    server::start(submission, any(465), Tls::Implicit)?;
+    runtime.spawn(
+        queue::Sender {
+            store: store.clone(),
+            branch: MAIN.to_string(),
+            author: "mail-image".into(),
+            host,
+            resolvers: vec![resolver],
+            port: 25,
+            expire_after: EXPIRE_AFTER,
+        }
+        .run(),
+    );
+    let imap = imap::Config {
+        store,
+        branch: MAIN.to_string(),
+        author: "mail-image".into(),
+        accounts,
+    };
+    imap::server::start(imap, tls, any(993))?;
+    println!("mail: serving {origin} on ports 25 587 465 993");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Every address's `port`.
+fn any(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
+}
+
+/// A tokio runtime driven by a thread of its own, for the DNS lookups the SMTP threads
+/// wait on and for the outbound queue.
+fn runtime() -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("mail-runtime".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
+}
+
+/// The zone's DKIM signer, when `kith disk write` found the key on the replica.
+fn dkim(store: &Store, domain: &str) -> Result<Option<Arc<queue::Dkim>>, Box<dyn Error>> {
+    let Some(pem) = disk_key(store, "dkim.key")? else {
+        eprintln!("mail: no DKIM key on the disk: outbound mail goes unsigned");
+        return Ok(None);
+    };
+    let signer = queue::Dkim::from_pem(&String::from_utf8_lossy(&pem), domain, DKIM_SELECTOR)?;
+    Ok(Some(Arc::new(signer)))
+}
+
+/// The file `name` on the disk's [`SERVICE_KEYS`] branch, if there.
+fn disk_key(store: &Store, name: &str) -> Result<Option<Vec<u8>>, Box<dyn Error>> {
+    let Some(keys) = store.head(SERVICE_KEYS)? else {
+        return Ok(None);
+    };
+    Ok(store.get(&store.commit(&keys)?.tree, name)?)
+}
