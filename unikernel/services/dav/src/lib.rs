@@ -7,12 +7,7 @@
 //! its key comes from the disk's `local/services` branch, where `kith disk write` puts the
 //! replica's service keys. Accounts are those of `kith user add`.
 
-#[cfg(target_os = "hermit")]
-use kith_unikernel as _;
-
-use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -20,30 +15,16 @@ use kith_dav::{CollectionKind, Dav, server, tls};
 use kith_identity::enroll::{Site, service_path};
 use kith_store::{MAIN, Store};
 
-/// The disk holding the store.
-const DISK: &str = "/dev/vda";
-/// The disk's branch with the service keys (`kith disk write`).
-const SERVICE_KEYS: &str = "local/services";
-
 /// Serves `kind` as the service `name` ("contacts", "calendar"; it names the log lines and
 /// the commits' author, `NAME-image`) and prints "NAME: serving ZONE on port PORT" once it
 /// listens; returns only on an error, which it prints.
 pub fn main(name: &str, kind: Arc<dyn CollectionKind>) -> ExitCode {
-    match serve(name, kind) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            ExitCode::from(1)
-        }
-    }
+    kith_image::main(name, || serve(name, kind))
 }
 
-fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> Result<(), Box<dyn Error>> {
-    let port = port()?;
-    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
-        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
-    })?;
-    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> kith_image::Result<()> {
+    let port = kith_image::port_argument(443)?;
+    let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?;
     let tls = server_tls(&store, &site)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -65,25 +46,13 @@ fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> Result<(), Box<dyn Error>
     })
 }
 
-/// The port from the only argument, 443 without one.
-fn port() -> Result<u16, String> {
-    match std::env::args().nth(1) {
-        Some(port) => port.parse().map_err(|_| format!("not a port: {port}")),
-        None => Ok(443),
-    }
-}
-
 /// The TLS config of `kith serve contacts|calendar` on a replica without the root key: the
 /// stored `dav` certificate followed by the root, with the `dav` key from the disk.
-fn server_tls(store: &Store, site: &Site) -> Result<Arc<tls::ServerConfig>, Box<dyn Error>> {
+fn server_tls(store: &Store, site: &Site) -> kith_image::Result<Arc<tls::ServerConfig>> {
     let cert = store
         .get(&store.head_tree(MAIN)?, &service_path("dav"))?
         .ok_or("the store has no dav service certificate")?;
-    let no_key = "the disk has no dav service key: write it with `kith disk write`";
-    let keys = store.head(SERVICE_KEYS)?.ok_or(no_key)?;
-    let key = store
-        .get(&store.commit(&keys)?.tree, "dav.key")?
-        .ok_or(no_key)?;
+    let key = kith_image::service_key(store, "dav")?;
     let chain = format!("{}{}", String::from_utf8(cert)?, site.root_cert()?);
     let provider = kith_identity::verify::ed25519_provider();
     Ok(tls::server_config_with(provider, &chain, &String::from_utf8(key)?)?)

@@ -9,41 +9,21 @@
 //! kith-identity's tokio shell (`dns::net`): that one needs `getsockname`, `FIONBIO` and
 //! `dup`, which the kernel does not offer yet; it also drops RRL and the TCP idle limit.
 
-#[cfg(target_os = "hermit")]
-use kith_unikernel as _;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use kith_identity::dns::{Server, Transport};
-use kith_identity::enroll::Site;
 use kith_store::{MAIN, Store};
 
-/// The disk holding the store.
-const DISK: &str = "/dev/vda";
-
 fn main() -> ExitCode {
-    match serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("dns: {e}");
-            ExitCode::from(1)
-        }
-    }
+    kith_image::main("dns", serve)
 }
 
-fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = match std::env::args().nth(1) {
-        Some(port) => port.parse().map_err(|_| format!("not a port: {port}"))?,
-        None => 53,
-    };
-    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
-        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
-    })?;
-    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+fn serve() -> kith_image::Result<()> {
+    let port = kith_image::port_argument(53)?;
+    let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?;
     let server = Arc::new(Server::open(site)?);
     let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))?;

@@ -8,27 +8,17 @@
 //! given as the only argument (default 10.0.2.3:53, QEMU's user network); a DNS failure
 //! never refuses mail. It prints "mail: serving ZONE on ports 25 587 465 993".
 
-#[cfg(target_os = "hermit")]
-use kith_unikernel as _;
-
-use std::error::Error;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_identity::enroll::{DKIM_SELECTOR, Site};
+use kith_identity::enroll::DKIM_SELECTOR;
 use kith_identity::link::Credentials;
 use kith_mail::smtp::server::{self, Service, Tls};
 use kith_mail::smtp::{self, auth::Checker, writer};
 use kith_mail::{Accounts, imap, queue};
 use kith_store::{MAIN, Store};
-
-/// The disk holding the store.
-const DISK: &str = "/dev/vda";
-/// The disk's branch with the service keys (`kith disk write`).
-const SERVICE_KEYS: &str = "local/services";
 /// The name server without an argument: QEMU user networking's.
 const RESOLVER: &str = "10.0.2.3:53";
 /// The largest message taken, as `kith serve mail` takes by default.
@@ -37,30 +27,19 @@ const MAX_SIZE: usize = 50 << 20;
 const EXPIRE_AFTER: Duration = Duration::from_secs(120 * 3600);
 
 fn main() -> ExitCode {
-    match serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mail: {e}");
-            ExitCode::from(1)
-        }
-    }
+    kith_image::main("mail", serve)
 }
 
-fn serve() -> Result<(), Box<dyn Error>> {
+fn serve() -> kith_image::Result<()> {
     let resolver: SocketAddr = match std::env::args().nth(1) {
         Some(addr) => addr.parse().map_err(|_| format!("not a name server address: {addr}"))?,
         None => RESOLVER.parse()?,
     };
-    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
-        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
-    })?;
-    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+    let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?.to_string();
     let domain = origin.trim_end_matches('.').to_ascii_lowercase();
     let host = format!("mail.{domain}");
-    let key = disk_key(&store, "mail.key")?.ok_or(
-        "the disk has no mail service key: write it with `kith disk write` on the replica that made the zone",
-    )?;
+    let key = kith_image::service_key(&store, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
     let tls = Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
     let runtime = runtime()?;
@@ -139,19 +118,11 @@ fn runtime() -> std::io::Result<tokio::runtime::Handle> {
 }
 
 /// The zone's DKIM signer, when `kith disk write` found the key on the replica.
-fn dkim(store: &Store, domain: &str) -> Result<Option<Arc<queue::Dkim>>, Box<dyn Error>> {
-    let Some(pem) = disk_key(store, "dkim.key")? else {
+fn dkim(store: &Store, domain: &str) -> kith_image::Result<Option<Arc<queue::Dkim>>> {
+    let Some(pem) = kith_image::secret(store, "dkim.key")? else {
         eprintln!("mail: no DKIM key on the disk: outbound mail goes unsigned");
         return Ok(None);
     };
     let signer = queue::Dkim::from_pem(&String::from_utf8_lossy(&pem), domain, DKIM_SELECTOR)?;
     Ok(Some(Arc::new(signer)))
-}
-
-/// The file `name` on the disk's [`SERVICE_KEYS`] branch, if there.
-fn disk_key(store: &Store, name: &str) -> Result<Option<Vec<u8>>, Box<dyn Error>> {
-    let Some(keys) = store.head(SERVICE_KEYS)? else {
-        return Ok(None);
-    };
-    Ok(store.get(&store.commit(&keys)?.tree, name)?)
 }

@@ -1,0 +1,72 @@
+//! What every service image shares (`kith-dns-image`, the DAV images, `kith-sync-image`,
+//! `kith-mail-image`): the kernel linked in, the store opened on the virtio-blk disk
+//! `/dev/vda` that `kith disk write` prepared on a host, the secrets that command put on
+//! the disk's [`SERVICE_KEYS`] branch, the port argument, and a `main` that prints an
+//! error as `NAME: error` and exits with status 1. Each image is then a thin binary that
+//! starts its service the way `kith serve NAME` does.
+
+#[cfg(target_os = "hermit")]
+use kith_unikernel as _;
+
+use std::error::Error;
+use std::path::Path;
+use std::process::ExitCode;
+
+use kith_identity::enroll::Site;
+use kith_store::{MAIN, Store};
+
+/// The disk holding the store.
+pub const DISK: &str = "/dev/vda";
+/// The disk's branch with the replica's secrets (`kith disk write`): `NAME.key` for the
+/// services, `dkim.key`.
+pub const SERVICE_KEYS: &str = "local/services";
+
+/// What an image's `serve` returns.
+pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// Runs the image `name`'s `serve`, which returns only on an error: prints it as
+/// "NAME: error" and exits with status 1.
+pub fn main(name: &str, serve: impl FnOnce() -> Result<()>) -> ExitCode {
+    match serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The store on [`DISK`] and the site of its `main` branch.
+pub fn open_site() -> Result<(Store, Site)> {
+    let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
+        format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
+    })?;
+    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+    Ok((store, site))
+}
+
+/// The file `name` on the disk's [`SERVICE_KEYS`] branch, if `kith disk write` put it
+/// there.
+pub fn secret(store: &Store, name: &str) -> Result<Option<Vec<u8>>> {
+    let Some(keys) = store.head(SERVICE_KEYS)? else {
+        return Ok(None);
+    };
+    Ok(store.get(&store.commit(&keys)?.tree, name)?)
+}
+
+/// The service key `NAME.key` from the disk, or an error saying how to put it there.
+pub fn service_key(store: &Store, service: &str) -> Result<Vec<u8>> {
+    let missing = format!(
+        "the disk has no {service} service key: write it with `kith disk write` on the \
+replica that made the zone"
+    );
+    Ok(secret(store, &format!("{service}.key"))?.ok_or(missing)?)
+}
+
+/// The first argument as a port, `default` without one.
+pub fn port_argument(default: u16) -> Result<u16> {
+    match std::env::args().nth(1) {
+        Some(port) => Ok(port.parse().map_err(|_| format!("not a port: {port}"))?),
+        None => Ok(default),
+    }
+}
