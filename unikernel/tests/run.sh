@@ -434,14 +434,21 @@ dav_first() {
 }
 
 # dav_boot NAME IMAGE DISK PORT [GUEST_PORT]: boots the service image NAME
-# (contacts, calendar, sync) in the background ($qemu_pid), listening on
-# GUEST_PORT (default 443) forwarded from PORT, and waits until it says it
-# serves; $listening is then the milliseconds that took.
+# (contacts, calendar, sync) listening on GUEST_PORT (default 443) forwarded
+# from PORT (see guest_boot).
 dav_boot() {
-    local name=$1 image=$2 disk=$3 port=$4 guest=${5:-443} started
+    guest_boot "$1" "$2" "$3" --forward "$4:${5:-443}" -- "${5:-443}"
+}
+
+# guest_boot NAME IMAGE DISK [KITH RUN OPTIONS...]: boots the service image NAME
+# on DISK in the background ($qemu_pid) and waits until it says it serves;
+# $listening is then the milliseconds that took.
+guest_boot() {
+    local name=$1 image=$2 disk=$3 started
+    shift 3
     : >"$work/console"
     started=$(date +%s%N)
-    kith_run 300 "$image" --disk "$disk" --forward "$port:$guest" -- "$guest" &
+    kith_run 300 "$image" --disk "$disk" "$@" &
     qemu_pid=$!
     for _ in $(seq 1 6000); do
         grep -q "$name: serving" "$work/console" && break
@@ -673,25 +680,6 @@ check_sync() {
     fi
 }
 
-# mail_boot IMAGE DISK RESOLVER: boots the mail image in the background
-# ($qemu_pid) with ports 25, 587 and 993 forwarded from $smtp_port,
-# $submission_port and $imap_port, asking RESOLVER for SPF, DKIM and DMARC;
-# waits until it says it serves ($listening: the milliseconds that took).
-mail_boot() {
-    local image=$1 disk=$2 resolver=$3 started
-    : >"$work/console"
-    started=$(date +%s%N)
-    kith_run 300 "$image" --disk "$disk" --forward "$smtp_port:25" \
-        --forward "$submission_port:587" --forward "$imap_port:993" -- "$resolver" &
-    qemu_pid=$!
-    for _ in $(seq 1 6000); do
-        grep -q "mail: serving" "$work/console" && break
-        kill -0 "$qemu_pid" 2>/dev/null || break
-        sleep 0.01
-    done
-    listening=$((($(date +%s%N) - started) / 1000000))
-}
-
 # swaks_to PORT ARGS...: swaks against the guest's port, retried while the
 # connection fails (see dav_first); its transcript goes to $work/swaks.out.
 swaks_to() {
@@ -720,8 +708,8 @@ check_mail() {
     dns_pid=$!
     for _ in $(seq 1 100); do grep -q "^dns://" "$work/dns.out" && break; sleep 0.1; done
     resolver="10.0.2.2:$(head -1 "$work/dns.out" | sed 's/.*://')"
-    smtp_port=$(free_port) submission_port=$(free_port) imap_port=$(free_port)
-    mail_boot "$image" "$disk" "$resolver"
+    smtp_port=$(free_port) imap_port=$(free_port)
+    guest_boot mail "$image" "$disk" --forward "$smtp_port:25" --forward "$imap_port:993" -- "$resolver"
     # swaks ends the data it is given with a line break of its own: message.eml is
     # what the server receives.
     printf 'From: bob@example.org\r\nTo: ada@test.home.arpa\r\nSubject: booted\r\n\r\nKept byte for byte: caf\xc3\xa9.' >"$work/message.data"
