@@ -23,7 +23,7 @@ fn session() -> Session {
     let store = Store::memory();
     let inbox = Mailbox::of("me", "INBOX").unwrap();
     let mut tx = store.transaction("main").unwrap();
-    inbox.create(&store, &mut tx, 7).unwrap();
+    inbox.create(&mut tx, 7).unwrap();
     let multipart = b"Subject: m\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
 --b\r\n\r\none\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--b--\r\n";
     inbox.add(&mut tx, multipart, &BTreeSet::new()).unwrap();
