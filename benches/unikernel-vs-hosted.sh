@@ -14,16 +14,23 @@
 #     network is up for about a second (1.1-1.5 s to a DNS answer instead of 0.2-0.3 s),
 #     which would time QEMU, not the guest;
 #   - the smallest `kith run --memory` (MiB) in which the image boots and answers that
-#     request, by binary search between 8 and 128 MiB;
+#     request, by binary search between 8 and 128 MiB (mail must also sign a user in
+#     over IMAP and fetch the message: Argon2 is what needs memory there);
 #   - requests per second for a fixed count: DNS, 2,000 SOA queries over UDP (dnsperf,
 #     32 in flight); contacts and calendar, 300 PROPFIND Depth 0 over one keep-alive
-#     HTTPS connection; and the ratio hosted/image.
+#     HTTPS connection; sync, 20 `kith fetch` runs of a laptop replica (each a new
+#     mutual-TLS connection and a fetch with nothing new); mail, 200 messages delivered
+#     over one SMTP session on port 25; and the ratio hosted/image.
+# First answers: DNS, a SOA query over UDP; contacts and calendar, a signed-in PROPFIND
+# answered 207; sync, a laptop's `kith fetch` that succeeds; mail, a message delivered
+# over SMTP (250 after DATA). Mail's SPF, DKIM and DMARC lookups go to the zone's own
+# `kith serve dns` on the host, for the image (as 10.0.2.2) and the hosted process alike.
 # QEMU uses KVM when /dev/kvm opens read-write and is not the nested PVM hypervisor
 # (what `kith run` checks), else TCG; the output says which. The 40 ms boot target is
 # about KVM: TCG figures do not measure it.
 # A service whose image `kith build` cannot build yet is skipped with a printed line.
 #
-#   benches/unikernel-vs-hosted.sh [SERVICES] [ROUNDS]   (default "dns contacts calendar", 5)
+#   benches/unikernel-vs-hosted.sh [SERVICES] [ROUNDS]   (default "dns contacts calendar sync mail", 5)
 #
 # KITH_BIN=path uses an already built kith instead of `cargo build --release -p kith`;
 # KITH_UNIKERNEL_TARGET_DIR is the image builds' cargo target folder (see unikernel/README.md).
@@ -32,15 +39,17 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../scripts/env.sh"
 cd "$KITH_ROOT"
 TARGET="${CARGO_TARGET_DIR:-$KITH_ROOT/target}"
-SERVICES="${1:-dns contacts calendar}"
+SERVICES="${1:-dns contacts calendar sync mail}"
 ROUNDS="${2:-5}"
 PY=/usr/bin/python3
 ZONE=bench.home.arpa
 DNS_QUERIES=2000
 DAV_REQUESTS=300
+SYNC_REQUESTS=20
+MAIL_MESSAGES=200
 
 need=()
-for tool in kdig:knot-dnsutils dnsperf:dnsperf qemu-system-x86_64:qemu-system-x86; do
+for tool in kdig:knot-dnsutils dnsperf:dnsperf qemu-system-x86_64:qemu-system-x86 swaks:swaks; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 if ((${#need[@]})); then
@@ -77,12 +86,16 @@ else
   ACCEL=tcg
 fi
 
-# The data: one zone with the account bench (password bench-pw), written onto a disk
-# image (with the dav service key, as `kith disk write` does).
+# The data: one zone with the account bench (password bench-pw) and its empty INBOX, and
+# a laptop enrolled as a device, written onto a disk image (with the service keys, as
+# `kith disk write` does).
 "$KITH" --store "$W/store" init --zone "$ZONE" --device board --address 10.0.2.15 >/dev/null
 echo bench-pw | "$KITH" --store "$W/store" user add bench >/dev/null
 "$KITH" --store "$W/store" identity root-cert >"$W/root.pem"
-"$KITH" --store "$W/store" disk write "$W/site.raw" --size 16 >/dev/null
+"$KITH" --store "$W/store" device add bench-laptop -o "$W/laptop.json" >/dev/null
+: >"$W/empty.mbox"
+"$KITH" --store "$W/store" import "$W/empty.mbox" /mail/bench/INBOX >/dev/null
+"$KITH" --store "$W/store" disk write "$W/site.raw" --size 32 >/dev/null
 
 # probe.py MODE SERVICE PORT TIMEOUT -- COMMAND...: starts COMMAND (the server) and
 # measures from that moment. MODE "first": prints the milliseconds to the first answered
@@ -90,7 +103,7 @@ echo bench-pw | "$KITH" --store "$W/store" user add bench >/dev/null
 # waits for that first answer, then prints requests per second over the fixed count.
 # Either way it stops the command (SIGTERM, then SIGKILL) before exiting.
 cat >"$W/probe.py" <<'PY'
-import base64, os, random, signal, socket, ssl, struct, subprocess, sys, time, http.client
+import base64, imaplib, os, random, signal, smtplib, socket, ssl, struct, subprocess, sys, time, http.client
 mode, service, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 cmd = sys.argv[sys.argv.index("--") + 1:]
 zone, ca, log = os.environ["ZONE"], os.environ["ROOT_PEM"], os.environ["PROBE_LOG"]
@@ -118,7 +131,7 @@ def dns_first(deadline, proc):
     return False
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-pw").decode(), "Depth": "0"}
-HOME = {"contacts": "/contacts/bench/", "calendar": "/calendar/bench/"}[service] if service != "dns" else ""
+HOME = {"contacts": "/contacts/bench/", "calendar": "/calendar/bench/"}.get(service, "")
 CTX = ssl.create_default_context(cafile=ca)
 
 def dav_connect(handshake_timeout):
@@ -156,6 +169,58 @@ def dav_first(deadline, proc):
         return c
     return None
 
+def fetch(timeout):
+    # The laptop replica's fetch from the sync service (its origin points at PORT).
+    return subprocess.run([os.environ["KITH"], "--store", os.environ["LAPTOP"], "fetch"],
+                          capture_output=True, timeout=timeout).returncode == 0
+
+def sync_first(deadline, proc):
+    while time.monotonic() < deadline and proc.poll() is None:
+        if fetch(30):
+            return True
+        time.sleep(0.01)
+    return False
+
+MESSAGE = b"From: bob@example.org\r\nTo: bench@" + zone.encode() + b"\r\nSubject: bench\r\n\r\n" \
+    + b"Kept byte for byte.\r\n" * 50
+
+def deliver(s):
+    refused = s.sendmail("bob@example.org", [f"bench@{zone}"], MESSAGE)
+    if refused:
+        sys.exit(f"SMTP refused {refused}")
+
+def mail_first(deadline, proc):
+    # Like dav_first: a connection whose greeting stalls is dropped and made again.
+    tries = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        tries += 1
+        try:
+            s = smtplib.SMTP("127.0.0.1", port, timeout=0.5 if tries <= 30 else 5)
+            s.sock.settimeout(60)
+            s.ehlo("bench.example.org")
+            deliver(s)
+            return s
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.01)
+    return None
+
+class Imap(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection(("127.0.0.1", int(os.environ["IMAP_PORT"])), timeout)
+        return CTX.wrap_socket(sock, server_hostname=f"mail.{zone}")
+
+def imap_fetch():
+    # Signs in (an Argon2 check), selects INBOX and fetches the newest message.
+    imap = Imap(f"mail.{zone}", 0, ssl_context=CTX, timeout=60)
+    imap.login("bench", "bench-pw")
+    status, counts = imap.select("INBOX")
+    status, data = imap.fetch(counts[0].decode(), "(BODY.PEEK[])")
+    imap.logout()
+    if not data[0][1].endswith(MESSAGE):
+        sys.exit("IMAP fetched another message than the one delivered")
+
+FIRST = {"dns": dns_first, "sync": sync_first, "mail": mail_first}
+
 def wait_ready(deadline, proc):
     # The server's own line saying it serves (see the top of the script).
     ready = os.environ["PROBE_READY"]
@@ -179,13 +244,29 @@ proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
 started = time.monotonic()
 try:
     deadline = started + timeout
-    answered = wait_ready(deadline, proc) and \
-        (dns_first(deadline, proc) if service == "dns" else dav_first(deadline, proc))
+    answered = wait_ready(deadline, proc) and FIRST.get(service, dav_first)(deadline, proc)
     if not answered:
         sys.exit(1)
     elapsed = time.monotonic() - started
     if mode == "first":
         print(f"{elapsed * 1000:.0f}")
+    elif mode == "fits":
+        if service == "mail":
+            imap_fetch()
+        print(f"{elapsed * 1000:.0f}")
+    elif service == "sync":
+        n = int(os.environ["SYNC_REQUESTS"])
+        t = time.perf_counter()
+        for _ in range(n):
+            if not fetch(60):
+                sys.exit("kith fetch failed during the load")
+        print(f"{n / (time.perf_counter() - t):.1f}", 0)
+    elif service == "mail":
+        n = int(os.environ["MAIL_MESSAGES"])
+        t = time.perf_counter()
+        for _ in range(n):
+            deliver(answered)
+        print(f"{n / (time.perf_counter() - t):.0f}", 0)
     elif service == "dns":
         with open(os.environ["QUERIES"], "w") as q:
             q.write(f"{zone} SOA\n" * int(os.environ["DNS_QUERIES"]))
@@ -208,7 +289,36 @@ try:
 finally:
     stop(proc)
 PY
-export ZONE ROOT_PEM="$W/root.pem" QUERIES="$W/queries" DNS_QUERIES DAV_REQUESTS
+export ZONE ROOT_PEM="$W/root.pem" QUERIES="$W/queries" DNS_QUERIES DAV_REQUESTS SYNC_REQUESTS MAIL_MESSAGES
+export KITH LAPTOP="$W/laptop"
+
+# Mail's name server: the zone's own DNS server on the host, started when mail is benched.
+DNS_PORT=
+start_resolver() {
+  [[ -n $DNS_PORT ]] && return
+  "$KITH" --store "$W/store" serve dns --listen 127.0.0.1:0 >"$W/resolver.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "^dns://" "$W/resolver.out" && break; sleep 0.1; done
+  DNS_PORT=$(head -1 "$W/resolver.out" | sed 's/.*://')
+}
+
+# The laptop replica, cloned once from the hosted sync service; each probe points its
+# origin at the server being measured.
+clone_laptop() {
+  [[ -d $W/laptop ]] && return
+  local port
+  port=$(free_port)
+  "$KITH" --store "$W/store" serve sync --listen "127.0.0.1:$port" >"$W/clone-sync.out" 2>&1 &
+  local sync_pid=$!
+  for _ in $(seq 100); do grep -q "://127.0.0.1:$port" "$W/clone-sync.out" && break; sleep 0.1; done
+  "$KITH" clone --bundle "$W/laptop.json" "kith://127.0.0.1:$port" "$W/laptop" >/dev/null
+  kill "$sync_pid"; wait "$sync_pid" 2>/dev/null || true
+}
+
+point_laptop_at() {
+  "$KITH" --store "$W/laptop" remote remove origin >/dev/null
+  "$KITH" --store "$W/laptop" remote add origin "kith://127.0.0.1:$1" >/dev/null
+}
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -220,6 +330,10 @@ image_cmd() {
   case $service in
     dns) echo "$KITH" run "$W/$service.img" --accel "$ACCEL" --memory "$mib" --disk "$W/$service-vm.raw" \
            --forward "udp:$port:53" --forward "$port:53" -- 53 ;;
+    sync) echo "$KITH" run "$W/$service.img" --accel "$ACCEL" --memory "$mib" --disk "$W/$service-vm.raw" \
+         --forward "$port:7447" -- 7447 ;;
+    mail) echo "$KITH" run "$W/$service.img" --accel "$ACCEL" --memory "$mib" --disk "$W/$service-vm.raw" \
+         --forward "$port:25" --forward "$IMAP_PORT:993" -- "10.0.2.2:$DNS_PORT" ;;
     *) echo "$KITH" run "$W/$service.img" --accel "$ACCEL" --memory "$mib" --disk "$W/$service-vm.raw" \
          --forward "$port:443" -- 443 ;;
   esac
@@ -231,6 +345,8 @@ hosted_cmd() {
   local service=$1 port=$2
   case $service in
     dns) echo "$KITH" --store "$W/store" serve dns --listen "127.0.0.1:$port" --rrl-rate 0 ;;
+    mail) echo "$KITH" --store "$W/store" serve mail --smtp "127.0.0.1:$port" --submission 127.0.0.1:0 \
+          --submissions 127.0.0.1:0 --imap "127.0.0.1:$IMAP_PORT" --resolver "127.0.0.1:$DNS_PORT" ;;
     *) echo "$KITH" --store "$W/store" serve "$service" --listen "127.0.0.1:$port" ;;
   esac
 }
@@ -239,6 +355,9 @@ hosted_cmd() {
 probe() {
   local mode=$1 service=$2 timeout=$3 kind=$4 mib=${5:-128} port cmd ready
   port=$(free_port)
+  IMAP_PORT=$(free_port)
+  export IMAP_PORT
+  [[ $service == sync ]] && point_laptop_at "$port"
   # What each prints once it serves: the image "SERVICE: serving ZONE on port N", kith
   # serve its endpoint ("dns://127.0.0.1:N", "https://127.0.0.1:N/").
   if [[ $kind == image ]]; then cmd=$(image_cmd "$service" "$port" "$mib") ready="$service: serving"
@@ -269,6 +388,8 @@ for service in $SERVICES; do
     fi
     continue
   fi
+  [[ $service == mail ]] && start_resolver
+  [[ $service == sync ]] && clone_laptop
   bytes=$(stat -c %s "$W/$service.img")
   target=1.5; [[ $service == mail ]] && target=2.5
   mb=$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b / 1e6}')
@@ -312,7 +433,7 @@ for service in $SERVICES; do
   # A failed probe's last console line (what the guest said, if anything) is kept.
   lo=8 hi=128 why=
   fits() {
-    probe first "$service" 60 image "$1" >/dev/null && return 0
+    probe fits "$service" 60 image "$1" >/dev/null 2>"$W/fits.err" && return 0
     why=$(tr -d '\r' <"$W/$service-image.log" | grep . | tail -n 2 | paste -sd' ')
     return 1
   }
@@ -336,7 +457,12 @@ for service in $SERVICES; do
 
   read -r vm_rps vm_lost < <(probe load "$service" 120 image) || { echo "$service: FAILED: load on the image:" >&2; cat "$W/$service-image.log" >&2; status=1; continue; }
   read -r host_rps host_lost < <(probe load "$service" 60 hosted) || { echo "$service: FAILED: load on kith serve" >&2; status=1; continue; }
-  count=$DAV_REQUESTS; [[ $service == dns ]] && count=$DNS_QUERIES
+  case $service in
+    dns) count="$DNS_QUERIES queries" ;;
+    sync) count="$SYNC_REQUESTS fetches" ;;
+    mail) count="$MAIL_MESSAGES messages" ;;
+    *) count="$DAV_REQUESTS PROPFINDs" ;;
+  esac
   echo "requests/s over $count: image $vm_rps (lost $vm_lost), hosted $host_rps (lost $host_lost)"
   rows+=("$service|$bytes|$mb ($verdict $target)|$vm_ms|$host_ms|$(awk -v a="$vm_ms" -v b="$host_ms" 'BEGIN {printf "%.1fx", a / b}')|$min_mib|$vm_rps|$host_rps|$(awk -v a="$host_rps" -v b="$vm_rps" 'BEGIN {printf "%.1fx", a / b}')")
 done

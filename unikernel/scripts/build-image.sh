@@ -46,14 +46,13 @@ export RUSTFLAGS="-C linker=$linker -C linker-flavor=ld -C relocation-model=stat
 
 # std is built with `optimize_for_size` (smaller sort and formatting code: the DAV
 # images shrink by 2.4%), like the crates at opt-level "z".
-# Features are unified over the whole workspace, as if every image were built at
-# once: each image then uses the same build of ring, rustls, tokio, kith-identity
-# and the rest, so they compile once per architecture instead of once per image
-# (x86_64, all six images: 166 crate builds for the target instead of 211).
+# Each image resolves its own features: unified over the workspace, the mail image's
+# mail-auth would turn on mail-parser's `full_encoding` in the DAV images too (calcard
+# links mail-parser), adding encoding_rs (144 KB) to images that never decode a
+# legacy charset.
 cd "$root"
 /usr/bin/cargo build --release -j "$jobs" \
     -Zbuild-std=std,panic_abort -Zbuild-std-features=compiler-builtins-mem,optimize_for_size \
-    -Zfeature-unification --config 'resolver.feature-unification="workspace"' \
     --target "$target" -p "$example" "${config[@]}" >&2
 
 image="$CARGO_TARGET_DIR/$target/release/$example"

@@ -4,8 +4,8 @@
 # do: the hello image (console, heap, threads, clocks, exit status), the HTTPS
 # server (curl on 127.0.0.1 through QEMU's hostfwd; an idle guest's CPU use),
 # the UDP echo server (datagrams through a UDP hostfwd), outgoing TCP (the
-# connect example reaching a server on the host, blocking, through tokio, and
-# refused; x86_64 only, the network code is the same on both),
+# connect example reaching a server on the host over IPv4 and IPv6, blocking,
+# through tokio, and refused; x86_64 only, the network code is the same on both),
 # the disk image (/dev/vda kept across reboots and across SIGKILL to QEMU),
 # the DNS service image (`kith build dns`; a zone written onto a disk image
 # with `kith disk write`, answered over UDP and TCP, again after a reboot),
@@ -148,7 +148,9 @@ check_https() {
     local arch=$1 image=$2 port started elapsed answer='' try limit
     port=$(free_port)
     started=$(date +%s%N)
-    kith_run 300 "$image" --forward "$port:443" -- 443 &
+    # The guest takes its IPv4 address from QEMU's DHCP server (`ip=dhcp`, as on
+    # a cloud VM), so curl answered proves the lease was taken on.
+    kith_run 300 "$image" --forward "$port:443" --kernel-options ip=dhcp -- 443 &
     qemu_pid=$!
     # Curl once the guest says it listens: QEMU's user network accepts on the
     # host at once and only retransmits its SYN to the guest later if the
@@ -171,6 +173,11 @@ check_https() {
         pass "$arch https answers curl (${elapsed} ms from kith run)"
     else
         fail "$arch https answers curl (got '$answer')"
+    fi
+    if grep -q "IPv4 by DHCP" "$work/console" && console_has "[kith] net: 10.0.2.15/24 via 10.0.2.2"; then
+        pass "$arch https took its address by DHCP"
+    else
+        fail "$arch https took its address by DHCP: $(cat "$work/console")"
     fi
     answer=$(https_get "$port" /again)
     if [ "$answer" = "hello from kith-unikernel over https: /again" ]; then
@@ -292,33 +299,41 @@ check_echo() {
 }
 
 check_connect() {
-    local arch=$1 image=$2 server port closed
-    rm -f "$work/pong.port"
-    # A server on the host answering a line "X" with "pong X".
-    python3 - "$work/pong.port" >/dev/null 2>&1 <<'PY' &
-import socketserver, sys
+    local arch=$1 image=$2 server port closed family host
+    # Over IPv4 to 10.0.2.2, and over IPv6 to fec0::2: QEMU's user network
+    # takes both to the host's loopback (127.0.0.1, ::1).
+    for family in 4 6; do
+        rm -f "$work/pong.port"
+        # A server on the host's loopback answering a line "X" with "pong X".
+        python3 - "$work/pong.port" "$family" >/dev/null 2>&1 <<'PY' &
+import socket, socketserver, sys
 class Pong(socketserver.StreamRequestHandler):
     def handle(self):
         self.wfile.write(b"pong " + self.rfile.readline().strip() + b"\n")
-server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Pong)
+class Server(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+server = Server(("::1" if sys.argv[2] == "6" else "127.0.0.1", 0), Pong)
 open(sys.argv[1], "w").write(str(server.server_address[1]))
 server.serve_forever()
 PY
-    server=$!
-    for _ in $(seq 100); do [ -s "$work/pong.port" ] && break; sleep 0.1; done
-    port=$(cat "$work/pong.port")
-    closed=$(free_port)
-    boot 120 "$image" -- "10.0.2.2:$port" "$closed"
-    kill "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
-    if [ "$(guest_status)" = 0 ] && console_has "connect: blocking: pong blocking" &&
-        console_has "connect: tokio: pong tokio" &&
-        console_has "connect: read timeout: gave up after the timeout" &&
-        console_has "connect: closed port: Err(ConnectionRefused)"; then
-        pass "$arch connect reaches a host server (std and tokio), times a read out and sees a refusal"
-    else
-        fail "$arch connect (status $(guest_status)): $(cat "$work/console")"
-    fi
+        server=$!
+        for _ in $(seq 100); do [ -s "$work/pong.port" ] && break; sleep 0.1; done
+        port=$(cat "$work/pong.port")
+        closed=$(free_port)
+        host=10.0.2.2
+        [ "$family" = 6 ] && host="[fec0::2]"
+        boot 120 "$image" -- "$host:$port" "$closed"
+        kill "$server" 2>/dev/null
+        wait "$server" 2>/dev/null
+        if [ "$(guest_status)" = 0 ] && console_has "connect: blocking: pong blocking" &&
+            console_has "connect: tokio: pong tokio" &&
+            console_has "connect: read timeout: gave up after the timeout" &&
+            console_has "connect: closed port: Err(ConnectionRefused)"; then
+            pass "$arch connect over IPv$family reaches a host server (std and tokio), times a read out and sees a refusal"
+        else
+            fail "$arch connect over IPv$family (status $(guest_status)): $(cat "$work/console")"
+        fi
+    done
 }
 
 # dig_answer PORT [KDIG OPTIONS...]: kdig's short answer from the guest, retried

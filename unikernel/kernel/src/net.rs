@@ -1,8 +1,11 @@
 //! The network: smoltcp over virtio-net, and the TCP and UDP sockets behind
 //! the socket calls.
 //!
-//! The address comes from the kernel command line (`ip=10.0.2.15/24
-//! gw=10.0.2.2`, the defaults match QEMU's user-mode network). smoltcp is
+//! The addresses come from the kernel command line: `ip=10.0.2.15/24
+//! gw=10.0.2.2` and `ip6=fec0::15/64 gw6=fec0::2`, whose defaults match QEMU's
+//! user-mode network; `ip=dhcp` asks a DHCP server instead (as on a cloud VM),
+//! and `ip6=off` leaves IPv6 out. Sockets bound to a port take connections and
+//! datagrams over both IPv4 and IPv6. smoltcp is
 //! polled whenever the scheduler runs, and every poll that changes a socket
 //! wakes the threads waiting in [`wait`] (blocking socket calls, `sys_poll`).
 //! A listening socket is a pool of smoltcp sockets on one port: a few wait
@@ -22,9 +25,12 @@ use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::socket::{AnySocket, tcp, udp};
+use smoltcp::socket::{AnySocket, dhcpv4, tcp, udp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
+    Ipv6Address, Ipv6Cidr,
+};
 use virtio_drivers::device::net::{TxBuffer, VirtIONet};
 use virtio_drivers::transport::DeviceType;
 use virtio_drivers::transport::mmio::MmioTransport;
@@ -117,6 +123,8 @@ struct Stack {
     listeners: BTreeMap<u16, Pool>,
     /// The next ephemeral port to try for an unbound UDP socket or a connection.
     next_ephemeral: u16,
+    /// The DHCP client, when the IPv4 address comes from `ip=dhcp`.
+    dhcp: Option<SocketHandle>,
 }
 
 /// The smoltcp sockets of one listening port: listening, connecting, or
@@ -135,25 +143,45 @@ fn now() -> Instant {
     Instant::from_micros((time::monotonic_ns() / 1000) as i64)
 }
 
-/// The address settings: `ip=A.B.C.D/N` and `gw=A.B.C.D` on the command line.
-fn address_config(cmdline: &str) -> (IpCidr, Ipv4Address) {
-    let mut cidr = IpCidr::new(Ipv4Address::new(10, 0, 2, 15).into(), 24);
-    let mut gateway = Ipv4Address::new(10, 0, 2, 2);
-    let kernel_args = cmdline.split("--").next().unwrap_or("");
-    for arg in kernel_args.split_whitespace() {
-        if let Some(v) = arg.strip_prefix("ip=") {
-            match v.parse() {
-                Ok(c) => cidr = c,
-                Err(_) => log!("ignoring bad ip={v}"),
-            }
-        } else if let Some(v) = arg.strip_prefix("gw=") {
-            match v.parse() {
-                Ok(g) => gateway = g,
-                Err(_) => log!("ignoring bad gw={v}"),
+/// The interface's addresses, from the kernel command line.
+struct Addresses {
+    /// The IPv4 address and gateway; `None` when DHCP provides them.
+    ipv4: Option<(Ipv4Cidr, Ipv4Address)>,
+    /// The IPv6 address and gateway; `None` with `ip6=off`.
+    ipv6: Option<(Ipv6Cidr, Ipv6Address)>,
+}
+
+impl Addresses {
+    /// Reads `ip=A.B.C.D/N|dhcp`, `gw=A.B.C.D`, `ip6=ADDR/N|off` and `gw6=ADDR`
+    /// from the kernel's part of the command line (before `--`).
+    fn parse(cmdline: &str) -> Self {
+        let mut v4 = Some(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24));
+        let mut gw4 = Ipv4Address::new(10, 0, 2, 2);
+        let mut v6 = Some(Ipv6Cidr::new(Ipv6Address::new(0xfec0, 0, 0, 0, 0, 0, 0, 0x15), 64));
+        let mut gw6 = Ipv6Address::new(0xfec0, 0, 0, 0, 0, 0, 0, 2);
+        let kernel_args = cmdline.split("--").next().unwrap_or("");
+        for arg in kernel_args.split_whitespace() {
+            let Some((key, value)) = arg.split_once('=') else {
+                continue;
+            };
+            let ok = match (key, value) {
+                ("ip", "dhcp") => Some(v4 = None),
+                ("ip6", "off") => Some(v6 = None),
+                ("ip", v) => v.parse().ok().map(|c| v4 = Some(c)),
+                ("gw", v) => v.parse().ok().map(|g| gw4 = g),
+                ("ip6", v) => v.parse().ok().map(|c| v6 = Some(c)),
+                ("gw6", v) => v.parse().ok().map(|g| gw6 = g),
+                _ => Some(()),
+            };
+            if ok.is_none() {
+                log!("ignoring bad {arg}");
             }
         }
+        Self {
+            ipv4: v4.map(|c| (c, gw4)),
+            ipv6: v6.map(|c| (c, gw6)),
+        }
     }
-    (cidr, gateway)
 }
 
 /// Brings up the first virtio-net device, if there is one.
@@ -170,27 +198,61 @@ pub fn init(cmdline: &str) {
     let mut config = Config::new(HardwareAddress::Ethernet(mac));
     config.random_seed = time::monotonic_ns();
     let mut iface = Interface::new(config, &mut nic, now());
-    let (cidr, gateway) = address_config(cmdline);
-    iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(cidr);
-    });
-    let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+    let addresses = Addresses::parse(cmdline);
+    if let Some((cidr, gateway)) = addresses.ipv4 {
+        set_ipv4(&mut iface, Some((cidr, Some(gateway))));
+    }
+    if let Some((cidr, gateway)) = addresses.ipv6 {
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(cidr.into());
+        });
+        let _ = iface.routes_mut().add_default_ipv6_route(gateway);
+        log!("net: {cidr} via {gateway}");
+    }
+    let mut sockets = SocketSet::new(Vec::new());
+    let dhcp = addresses
+        .ipv4
+        .is_none()
+        .then(|| sockets.add(dhcpv4::Socket::new()));
     let interrupts = crate::arch::enable_device_interrupt(window);
     NIC_WAKES_CPU.store(interrupts, Ordering::Relaxed);
     log!(
-        "net: {mac} {cidr} via {gateway}{}",
+        "net: {mac}{}{}",
+        if dhcp.is_some() { ", IPv4 by DHCP" } else { "" },
         if interrupts { ", interrupts" } else { "" }
     );
     STACK.with(|s| {
         *s = Some(Stack {
             iface,
             nic,
-            sockets: SocketSet::new(Vec::new()),
+            sockets,
             closing: Vec::new(),
             listeners: BTreeMap::new(),
             next_ephemeral: EPHEMERAL_PORTS,
+            dhcp,
         })
     });
+}
+
+/// Replaces the interface's IPv4 address and default route (`None`: removes them).
+fn set_ipv4(iface: &mut Interface, config: Option<(Ipv4Cidr, Option<Ipv4Address>)>) {
+    let had_address = iface.ipv4_addr().is_some();
+    iface.update_ip_addrs(|addrs| {
+        addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_)));
+        if let Some((cidr, _)) = config {
+            let _ = addrs.push(cidr.into());
+        }
+    });
+    iface.routes_mut().remove_default_ipv4_route();
+    match config {
+        Some((cidr, Some(gateway))) => {
+            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+            log!("net: {cidr} via {gateway}");
+        }
+        Some((cidr, None)) => log!("net: {cidr}, no gateway"),
+        None if had_address => log!("net: IPv4 address lost"),
+        None => {}
+    }
 }
 
 /// Moves packets between the device and the sockets, and wakes waiters when
@@ -273,8 +335,20 @@ impl Stack {
         }
         changed |= self.iface.poll(now, &mut self.nic, &mut self.sockets)
             == PollResult::SocketStateChanged;
+        self.apply_dhcp();
         self.reap_closing();
         changed
+    }
+
+    /// Takes on the address the DHCP client was given, or drops a lost one.
+    fn apply_dhcp(&mut self) {
+        let Some(handle) = self.dhcp else { return };
+        let lease = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => return,
+            Some(dhcpv4::Event::Configured(c)) => Some((c.address, c.router)),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        set_ipv4(&mut self.iface, lease);
     }
 
     /// Keeps `SPARE_LISTENERS` sockets listening on every port (within its
@@ -318,7 +392,8 @@ fn is_connected(state: tcp::State) -> bool {
     matches!(state, tcp::State::Established | tcp::State::CloseWait)
 }
 
-/// `port` on the unspecified address (`0.0.0.0`), as a socket bound to any address.
+/// `port` on the unspecified address, as a socket bound to any address; `0.0.0.0`
+/// whichever family the socket was made with, as it takes both.
 fn any_address(port: u16) -> IpEndpoint {
     IpEndpoint::new(Ipv4Address::UNSPECIFIED.into(), port)
 }

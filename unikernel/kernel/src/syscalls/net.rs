@@ -1,8 +1,9 @@
 //! Sockets: BSD-style calls over [`crate::net`]. Addresses are hermit's
 //! `sockaddr_in` (a length byte, a family byte, port and address in network
-//! order). TCP and UDP over IPv4.
+//! order) and `sockaddr_in6`. TCP and UDP over IPv4 and IPv6; a socket of
+//! either family bound to a port answers over both.
 
-use smoltcp::wire::IpEndpoint;
+use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address, Ipv6Address};
 
 use super::errno::{EAFNOSUPPORT, EINPROGRESS, EINVAL, ENOTSOCK, EOPNOTSUPP};
 use super::{ret, ret_size};
@@ -18,6 +19,7 @@ const SOCK_CLOEXEC: i32 = 0o40000;
 const SHUT_WR: i32 = 1;
 const SHUT_RDWR: i32 = 2;
 const SOCKADDR_IN_LEN: u32 = 16;
+const SOCKADDR_IN6_LEN: u32 = 28;
 const SOL_SOCKET: i32 = 4095;
 const SO_SNDTIMEO: i32 = 0x1005;
 const SO_RCVTIMEO: i32 = 0x1006;
@@ -37,37 +39,54 @@ fn port_of(addr: *const u8, len: u32) -> Result<u16, i32> {
     }
 }
 
-/// Reads a `sockaddr_in` (IPv4 only: smoltcp runs IPv4 here).
+/// Reads a `sockaddr_in` or `sockaddr_in6`; an IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`) is taken as the IPv4 address.
 fn endpoint_of(addr: *const u8, len: u32) -> Result<IpEndpoint, i32> {
     let port = port_of(addr, len)?;
-    if len < 8 {
+    // SAFETY: `len` >= 4 readable bytes, per the caller.
+    let family = i32::from(unsafe { *addr.add(1) });
+    let needed = if family == AF_INET { 8 } else { 24 };
+    if len < needed {
         return Err(EINVAL);
     }
-    // SAFETY: `len` >= 8 readable bytes, per the caller.
-    let bytes = unsafe { core::slice::from_raw_parts(addr, 8) };
-    if i32::from(bytes[1]) != AF_INET {
-        return Err(EAFNOSUPPORT);
-    }
-    let ip = smoltcp::wire::Ipv4Address::new(bytes[4], bytes[5], bytes[6], bytes[7]);
-    Ok(IpEndpoint::new(ip.into(), port))
+    // SAFETY: `len` >= `needed` readable bytes, per the caller.
+    let bytes = unsafe { core::slice::from_raw_parts(addr, needed as usize) };
+    let ip: IpAddress = if family == AF_INET {
+        Ipv4Address::new(bytes[4], bytes[5], bytes[6], bytes[7]).into()
+    } else {
+        let octets: [u8; 16] = bytes[8..24].try_into().map_err(|_| EINVAL)?;
+        let v6 = Ipv6Address::from(octets);
+        v6.to_ipv4_mapped().map_or(v6.into(), IpAddress::from)
+    };
+    Ok(IpEndpoint::new(ip, port))
 }
 
-/// Writes `endpoint` as a `sockaddr_in` into `addr` (if non-null).
+/// Writes `endpoint` as a `sockaddr_in` or `sockaddr_in6` into `addr` (if
+/// non-null), at most `*len` bytes; `*len` becomes the full length.
 fn write_sockaddr(endpoint: IpEndpoint, addr: *mut u8, len: *mut u32) {
     if addr.is_null() || len.is_null() {
         return;
     }
-    let mut raw = [0u8; SOCKADDR_IN_LEN as usize];
-    raw[0] = SOCKADDR_IN_LEN as u8;
-    raw[1] = AF_INET as u8;
+    let mut raw = [0u8; SOCKADDR_IN6_LEN as usize];
     raw[2..4].copy_from_slice(&endpoint.port.to_be_bytes());
-    let smoltcp::wire::IpAddress::Ipv4(ip) = endpoint.addr;
-    raw[4..8].copy_from_slice(&ip.octets());
+    let full = match endpoint.addr {
+        IpAddress::Ipv4(ip) => {
+            raw[1] = AF_INET as u8;
+            raw[4..8].copy_from_slice(&ip.octets());
+            SOCKADDR_IN_LEN
+        }
+        IpAddress::Ipv6(ip) => {
+            raw[1] = AF_INET6 as u8;
+            raw[8..24].copy_from_slice(&ip.octets());
+            SOCKADDR_IN6_LEN
+        }
+    };
+    raw[0] = full as u8;
     // SAFETY: `len` says how many bytes `addr` holds; we write at most that.
     unsafe {
-        let n = (*len).min(SOCKADDR_IN_LEN) as usize;
+        let n = (*len).min(full) as usize;
         core::ptr::copy_nonoverlapping(raw.as_ptr(), addr, n);
-        *len = SOCKADDR_IN_LEN;
+        *len = full;
     }
 }
 
@@ -393,7 +412,7 @@ pub struct AddrInfo {
     /// Canonical name (always null).
     pub ai_canonname: *mut u8,
     /// The address.
-    pub ai_addr: *mut [u8; SOCKADDR_IN_LEN as usize],
+    pub ai_addr: *mut [u8; SOCKADDR_IN6_LEN as usize],
     /// Next entry (always null: one address per name).
     pub ai_next: *mut AddrInfo,
 }
@@ -401,7 +420,7 @@ pub struct AddrInfo {
 /// `EAI_NONAME`: the name does not resolve.
 const EAI_NONAME: i32 = 8;
 
-/// Resolves `node` without DNS: numeric IPv4 addresses and `localhost`.
+/// Resolves `node` without DNS: numeric IPv4 and IPv6 addresses and `localhost`.
 /// The port is left 0 (std sets it). Returns 0 or `EAI_NONAME`.
 ///
 /// # Safety
@@ -420,19 +439,23 @@ pub unsafe extern "C" fn sys_getaddrinfo(
     let name = unsafe { core::ffi::CStr::from_ptr(node) }
         .to_str()
         .unwrap_or("");
-    let ip = match name {
-        "localhost" => smoltcp::wire::Ipv4Address::new(127, 0, 0, 1),
+    let ip: IpAddress = match name {
+        "localhost" => Ipv4Address::new(127, 0, 0, 1).into(),
         _ => match name.parse() {
             Ok(ip) => ip,
             Err(_) => return EAI_NONAME,
         },
     };
-    let mut sockaddr = [0u8; SOCKADDR_IN_LEN as usize];
-    let mut len = SOCKADDR_IN_LEN;
+    let mut sockaddr = [0u8; SOCKADDR_IN6_LEN as usize];
+    let mut len = SOCKADDR_IN6_LEN;
     write_sockaddr((ip, 0).into(), sockaddr.as_mut_ptr(), &mut len);
+    let family = match ip {
+        IpAddress::Ipv4(_) => AF_INET,
+        IpAddress::Ipv6(_) => AF_INET6,
+    };
     let info = alloc::boxed::Box::new(AddrInfo {
         ai_flags: 0,
-        ai_family: AF_INET,
+        ai_family: family,
         ai_socktype: SOCK_STREAM,
         ai_protocol: 0,
         ai_addrlen: len,
