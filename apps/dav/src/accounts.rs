@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use argon2::{Algorithm, Argon2, Params, Version};
 use argon2::password_hash::rand_core::{OsRng, RngCore as _};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use kith_store::{Hash, Store};
 
 use crate::error::{Error, Result};

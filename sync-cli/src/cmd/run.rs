@@ -6,7 +6,7 @@
 //! QEMU's isa-debug-exit device (x86_64) or semihosting (aarch64); both make QEMU exit
 //! with `status * 2 + 1`, which this command turns back into the guest's status.
 
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::Ipv4Addr;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
@@ -197,13 +197,26 @@ fn machine(arch: Arch, kvm: bool) -> Command {
 
 /// The machine an ELF image is for, from its header's `e_machine`.
 fn image_arch(image: &Path) -> Result<Arch> {
-    let mut header = [0u8; 20];
-    std::fs::File::open(image)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .with_context(|| format!("reading {}", image.display()))?;
+    let mut header = [0u8; 64];
+    let read = std::fs::File::open(image).and_then(|f| {
+        let mut start = [0u8; 2];
+        let mut f = std::io::BufReader::new(f);
+        f.fill_buf()
+            .map(|b| start.copy_from_slice(&b[..2.min(b.len())]))?;
+        // A gzipped image is an aarch64 Image.gz (`kith build` packs them so).
+        if start == [0x1f, 0x8b] {
+            flate2::bufread::GzDecoder::new(f).read_exact(&mut header)
+        } else {
+            f.read_exact(&mut header[..20])
+        }
+    });
+    read.with_context(|| format!("reading {}", image.display()))?;
+    if &header[56..60] == b"ARM\x64" {
+        return Ok(Arch::Aarch64);
+    }
     if &header[..4] != b"\x7fELF" {
         bail!(
-            "{} is not an ELF image; build one with `kith build`",
+            "{} is neither an ELF image nor an arm64 Image; build one with `kith build`",
             image.display()
         );
     }

@@ -1,11 +1,15 @@
 //! The entry point and exception vectors for QEMU `-M virt`.
 //!
-//! QEMU loads the ELF image at its link address and starts the boot CPU at
+//! QEMU loads the image at its link address and starts the boot CPU at
 //! `_start` in EL1 (or EL2, which the code leaves for EL1) with the MMU off.
-//! The code enables the FPU, builds an identity map with 1 GiB blocks (the
+//! `_start` opens with the arm64 Image header (Linux's `booting.rst`), so the
+//! same bytes boot as an ELF or, flattened and gzipped by `kith build`, as an
+//! `Image.gz` that the boot loader unpacks. The code zeroes the page table,
+//! enables the FPU, builds an identity map with 1 GiB blocks (the
 //! first GiB, where the devices are, as device memory; the next seven as
 //! normal cacheable memory, so unaligned and exclusive accesses work),
-//! installs the vectors, and calls `kith_kernel_start(x0)` on the boot stack.
+//! zeroes the rest of `.bss` (an Image loader does not), installs the
+//! vectors, and calls `kith_kernel_start(x0)` on the boot stack.
 //!
 //! Threads run on SP_EL0; exceptions switch to SP_EL1, a stack of their own,
 //! so a thread's stack overflow is still reported.
@@ -31,12 +35,26 @@ const DEVICE_BLOCK: u64 = 0x1 | (1 << 10) | (3 << 53);
 const NORMAL_BLOCK: u64 = 0x1 | (1 << 2) | (3 << 8) | (1 << 10);
 /// Gigabytes identity-mapped as normal memory, after the device gigabyte.
 const NORMAL_GIB: u64 = 7;
+/// Where the Image header asks to be loaded: 2 MiB into RAM (the link address).
+const IMAGE_TEXT_OFFSET: u64 = 0x20_0000;
+/// The Image header's flags: little-endian, 4 KiB pages, at the 2 MiB-aligned base
+/// nearest the start of RAM.
+const IMAGE_FLAGS: u64 = 0b010;
 
 global_asm!(
     r#"
     .section .text.boot, "ax"
     .global _start
 _start:
+    b 0f
+    .long 0
+    .quad {text_offset}
+    .quad 0
+    .quad {image_flags}
+    .quad 0, 0, 0
+    .ascii "ARM\x64"
+    .long 0
+0:
     mov x19, x0
     mrs x1, CurrentEL
     cmp x1, #(2 << 2)
@@ -58,8 +76,13 @@ _start:
     msr cpacr_el1, x1
     isb
 
-    // The level-1 table: entry 0 device, entries 1..=NORMAL_GIB normal.
+    // The level-1 table: zeroed, then entry 0 device, entries 1..=NORMAL_GIB
+    // normal.
     ldr x1, =boot_l1
+    mov x3, #512
+5:  sub x3, x3, #1
+    str xzr, [x1, x3, lsl #3]
+    cbnz x3, 5b
     ldr x2, ={device}
     str x2, [x1]
     ldr x2, ={normal}
@@ -89,6 +112,13 @@ _start:
     bic x2, x2, x3
     msr sctlr_el1, x2
     isb
+
+    // The rest of .bss, with the caches on.
+    ldr x1, =boot_l1 + 4096
+    ldr x2, =__kernel_end
+6:  stp xzr, xzr, [x1], #16
+    cmp x1, x2
+    b.lo 6b
 
     ldr x1, =kith_vectors
     msr vbar_el1, x1
@@ -138,6 +168,8 @@ exception_stack_top:
     device = const DEVICE_BLOCK,
     normal = const NORMAL_BLOCK,
     normal_gib = const NORMAL_GIB,
+    text_offset = const IMAGE_TEXT_OFFSET,
+    image_flags = const IMAGE_FLAGS,
     mair = const MAIR,
     tcr = const TCR,
     boot_stack = const BOOT_STACK_SIZE,

@@ -1,4 +1,5 @@
-//! x86_64: PVH entry, descriptor tables, port I/O, the TSC and context switch.
+//! x86_64: PVH entry (and the packed image's unpacking stub), descriptor tables, port
+//! I/O, the TSC and context switch.
 
 pub mod apic;
 pub mod boot;
@@ -11,6 +12,7 @@ pub mod pit;
 pub mod rtc;
 pub mod serial;
 pub mod switch;
+pub mod unpack;
 
 use core::arch::asm;
 

@@ -5,7 +5,11 @@
 //! the linker and QEMU when they are missing, and `scripts/build-image.sh PACKAGE ARCH`
 //! compiles the program for `ARCH-unknown-hermit` with the crate patches applied and
 //! links it with kith-unikernel. The unikernel folder is `$KITH_UNIKERNEL_DIR`, else the
-//! `unikernel/` folder of the source tree this binary was built from.
+//! `unikernel/` folder of the source tree this binary was built from. The image is then
+//! packed ([`pack`]): compressed, as an `Image.gz` on aarch64 and behind the kernel's
+//! unpacking stub on x86_64.
+
+mod pack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -42,6 +46,11 @@ pub struct Build {
     /// Where to write the image [default: ./kith-NAME-ARCH.img]
     #[arg(short, long, value_name = "IMAGE")]
     pub output: Option<PathBuf>,
+    /// Write the image as linked (an ELF) instead of packed: compressed, as an aarch64
+    /// Image.gz the boot loader unpacks, or an x86_64 ELF whose 120-byte stub unpacks
+    /// the kernel (LZ4) at boot
+    #[arg(long)]
+    pub unpacked: bool,
 }
 
 /// The services of the suite (ARCHITECTURE.md, "The command line").
@@ -110,11 +119,21 @@ impl Build {
             .output
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("kith-{}-{arch}.img", self.name())));
-        std::fs::copy(built.trim(), &output)
-            .with_context(|| format!("copying the image to {}", output.display()))?;
-        let size = std::fs::metadata(&output)?.len();
-        tracing::info!(seconds = started.elapsed().as_secs(), "image built");
-        println!("{} ({} KB)", output.display(), size.div_ceil(1000));
+        let linked = std::fs::read(built.trim())
+            .with_context(|| format!("reading the built image {}", built.trim()))?;
+        let image = if !self.unpacked {
+            pack::pack(&linked).with_context(|| format!("packing {}", built.trim()))?
+        } else {
+            linked.clone()
+        };
+        std::fs::write(&output, &image)
+            .with_context(|| format!("writing the image to {}", output.display()))?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs(),
+            linked = linked.len(),
+            "image built"
+        );
+        println!("{} ({} KB)", output.display(), image.len().div_ceil(1000));
         Ok(ExitCode::SUCCESS)
     }
 
