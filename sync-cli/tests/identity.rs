@@ -239,3 +239,26 @@ fn up_serves_every_service_for_an_identity_and_status_lists_them_while_they_run(
     );
     assert_eq!(k.json(&["status"])["services"], serde_json::json!([]));
 }
+
+#[test]
+fn up_serves_only_the_services_asked_for() {
+    let k = identity();
+    let dns = DnsServer::spawn(&k, &["up", "--services", "dns,contacts"]);
+    assert!(
+        dns.kdig(&["alice.home.arpa", "SOA"])
+            .contains("alice.home.arpa.")
+    );
+    let status = k.json(&["status"]);
+    let names: Vec<&str> = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contacts", "dns"], "{status}");
+    let refused = k.fails(&["up", "--services", "dns,printer"]);
+    assert!(
+        refused.contains("possible values"),
+        "an unknown service is refused with the list of services: {refused}"
+    );
+}

@@ -2,7 +2,8 @@
 # Builds the example images with `kith build` and boots them with `kith run`
 # under QEMU, on x86_64 (microvm) and aarch64 (virt), and checks what they
 # do: the hello image (console, heap, threads, clocks, exit status), the HTTPS
-# server (curl on 127.0.0.1 through QEMU's hostfwd; an idle guest's CPU use),
+# server (curl on 127.0.0.1 through QEMU's hostfwd, the guest's address from
+# QEMU's DHCP server; an idle guest's CPU use),
 # the UDP echo server (datagrams through a UDP hostfwd), outgoing TCP (the
 # connect example reaching a server on the host over IPv4 and IPv6, blocking,
 # through tokio, and refused; x86_64 only, the network code is the same on both),
@@ -21,7 +22,9 @@
 # disk holds after the guest stops; x86_64 unless named),
 # and the mail service image (`kith build mail`; swaks delivers to a user, python's
 # imaplib fetches the message over TLS byte for byte, relaying without AUTH is
-# refused, fsck on the host; x86_64 unless named). KVM where it
+# refused, fsck on the host; x86_64 unless named), and `kith up --unikernel` (the
+# five service VMs from one store, each answering, all stopped with it; x86_64
+# unless named). KVM where it
 # works, else TCG (as on this machine kind, see README.md).
 # By default aarch64 runs hello and the services only: the https, disk and echo
 # examples exercise no aarch64 kernel path the services leave out (TLS over tokio,
@@ -31,7 +34,7 @@
 # Prints each build's and each check's seconds ("time: ...").
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 #
-# usage: tests/run.sh [CHECK...]   CHECK: hello https disk echo connect dns contacts calendar sync mail (default: all);
+# usage: tests/run.sh [CHECK...]   CHECK: hello https disk echo connect dns contacts calendar sync mail up (default: all);
 # $KITH_ARCHS picks the architectures (default "x86_64 aarch64").
 set -uo pipefail
 
@@ -90,6 +93,8 @@ console_has() { tr -d '\r' <"$work/console" | grep -qxF "$1"; }
 # the image's path. NAME is an example, or a service ("dns", "contacts").
 build() {
     local image="$work/$1-$2.img" log="$work/build-$1-$2" what=(--example "$1")
+    # kith up builds its images itself.
+    [ "$1" = up ] && { echo "(kith up)"; return 0; }
     case $1 in dns | contacts | calendar | sync | mail) what=("$1") ;; esac
     "$kith" build "${what[@]}" --arch "$2" -o "$image" >"$log.out" 2>"$log.err" ||
         { cat "$log.err" >&2; return 1; }
@@ -758,10 +763,74 @@ check_mail() {
     fi
 }
 
+# kith up --unikernel: every service as its own VM from one store (a site of its
+# own, with ada's INBOX); kith status lists their endpoints, each answers a real
+# client (kdig, curl, swaks), and stopping kith up stops every QEMU.
+check_up() {
+    local arch=$1 store="$work/up-store-$1" up_pid lines=0 port
+    if "$kith" --store "$store" init --zone up.home.arpa --device board --address 10.0.2.15 >/dev/null &&
+        printf 'ada-pw\n' | "$kith" --store "$store" user add ada >/dev/null 2>&1 &&
+        "$kith" --store "$store" identity root-cert >"$work/up-root.pem" &&
+        : >"$work/empty.mbox" &&
+        "$kith" --store "$store" import "$work/empty.mbox" /mail/ada/INBOX >/dev/null; then
+        :
+    else
+        fail "$arch a site for kith up --unikernel"
+        return
+    fi
+    "$kith" --store "$store" up --unikernel --arch "$arch" >"$work/up.out" 2>"$work/up.err" &
+    up_pid=$!
+    # Eight endpoints: dns, sync, contacts, calendar and mail's four.
+    for _ in $(seq 1 3000); do
+        lines=$(wc -l <"$work/up.out")
+        [ "$lines" -ge 8 ] && break
+        kill -0 "$up_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ "$lines" -ge 8 ] &&
+        [ "$("$kith" --store "$store" status --json | python3 -c 'import json, sys; print(" ".join(s["name"] for s in json.load(sys.stdin)["services"]))')" = "calendar contacts dns mail sync" ]; then
+        pass "$arch kith up --unikernel boots the five service VMs and kith status lists them"
+    else
+        fail "$arch kith up --unikernel: $(cat "$work/up.out" "$work/up.err" | tail -20)"
+        kill "$up_pid" 2>/dev/null
+        wait "$up_pid" 2>/dev/null
+        return
+    fi
+    endpoint() { grep "^$1://" "$work/up.out" | head -1 | sed 's/.*://; s|/$||'; }
+    port=$(endpoint dns)
+    if kdig @127.0.0.1 -p "$port" +short +timeout=5 +retry=3 SOA up.home.arpa | grep -q "up.home.arpa"; then
+        pass "$arch the DNS VM of kith up answers kdig SOA"
+    else
+        fail "$arch the DNS VM of kith up (port $port)"
+    fi
+    port=$(grep "^https://" "$work/up.out" | head -1 | sed 's/.*://; s|/$||')
+    if [ "$(curl -sS --max-time 60 --retry 3 --cacert "$work/up-root.pem" -u ada:ada-pw \
+        --resolve "dav.up.home.arpa:$port:127.0.0.1" -X PROPFIND -H 'Depth: 0' -o /dev/null \
+        -w '%{http_code}' "https://dav.up.home.arpa:$port/contacts/ada/")" = 207 ]; then
+        pass "$arch the contacts VM of kith up answers a signed-in PROPFIND"
+    else
+        fail "$arch the contacts VM of kith up (port $port)"
+    fi
+    swaks_to "$(endpoint smtp)" --to ada@up.home.arpa --from bob@example.org
+    if grep -q "^<-  250 2.0.0 Ok: delivered" "$work/swaks.out"; then
+        pass "$arch the mail VM of kith up takes mail for ada"
+    else
+        fail "$arch the mail VM of kith up: $(tail -5 "$work/swaks.out")"
+    fi
+    kill "$up_pid"
+    wait "$up_pid" 2>/dev/null
+    if ! pgrep -f "[q]emu-system.*$store/local/unikernel" >/dev/null &&
+        [ "$("$kith" --store "$store" status --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["services"]))')" = 0 ]; then
+        pass "$arch stopping kith up --unikernel stops every VM and kith status lists none"
+    else
+        fail "$arch after kith up --unikernel stopped: $(pgrep -af "[q]emu-system.*$store" | head -3)"
+    fi
+}
+
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(hello https disk echo connect dns contacts calendar sync mail)
+[ ${#checks[@]} -gt 0 ] || checks=(hello https disk echo connect dns contacts calendar sync mail up)
 # Run on aarch64 only when named (see the top).
-aarch64_only_when_named=" https disk echo connect sync mail "
+aarch64_only_when_named=" https disk echo connect sync mail up "
 for arch in ${KITH_ARCHS:-x86_64 aarch64}; do
     for check in "${checks[@]}"; do
         if [ "$arch" = aarch64 ] && [ $# -eq 0 ] && [[ $aarch64_only_when_named == *" $check "* ]]; then

@@ -66,6 +66,13 @@ impl Disk {
 
 impl Write {
     fn run(&self, ctx: &Context) -> Result<ExitCode> {
+        let written = self.write(ctx)?;
+        println!("{}: {written}", self.disk.display());
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Writes the store onto the disk (made at `size` MiB when missing).
+    pub fn write(&self, ctx: &Context) -> Result<Written> {
         self.make_image()?;
         let disk = Store::create_disk(&self.disk)?;
         let objects = copy_objects(&ctx.store, &disk)?;
@@ -74,12 +81,11 @@ impl Write {
             disk.set_branch(name, None, Some(*head))?;
         }
         let keys = copy_service_keys(&Local::new(&ctx.dir), &disk, &ctx.author())?;
-        println!(
-            "{}: {objects} objects, {} branches, {keys} service keys",
-            self.disk.display(),
-            branches.len()
-        );
-        Ok(ExitCode::SUCCESS)
+        Ok(Written {
+            objects,
+            branches: branches.len(),
+            keys,
+        })
     }
 
     /// Creates the image file at its size when it does not exist.
@@ -95,6 +101,23 @@ impl Write {
         file.set_len(self.size << 20)
             .with_context(|| format!("sizing {}", self.disk.display()))?;
         Ok(())
+    }
+}
+
+/// What [`Write::write`] put on a disk.
+pub struct Written {
+    objects: u64,
+    branches: usize,
+    keys: usize,
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} objects, {} branches, {} service keys",
+            self.objects, self.branches, self.keys
+        )
     }
 }
 

@@ -98,6 +98,11 @@ impl FromStr for Forward {
 }
 
 impl Forward {
+    /// Forwards TCP (or UDP) port `host` on 127.0.0.1 to the guest's `guest`.
+    pub fn new(udp: bool, host: u16, guest: u16) -> Forward {
+        Forward { udp, host, guest }
+    }
+
     fn hostfwd(&self) -> String {
         let proto = if self.udp { "udp" } else { "tcp" };
         format!(
@@ -112,8 +117,7 @@ impl Forward {
 impl Run {
     /// Boots the image and returns the guest's exit status.
     pub fn run(&self) -> Result<ExitCode> {
-        let arch = image_arch(&self.image)?;
-        let mut qemu = self.qemu(arch, self.use_kvm(arch));
+        let mut qemu = self.command()?;
         tracing::info!(?qemu, "starting QEMU");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -125,6 +129,12 @@ impl Run {
                 .with_context(|| format!("starting {qemu:?}; run `kith build` to install QEMU"))?;
             supervise(child).await
         })
+    }
+
+    /// The QEMU command that boots the image, with KVM when it can run it.
+    pub fn command(&self) -> Result<Command> {
+        let arch = image_arch(&self.image)?;
+        Ok(self.qemu(arch, self.use_kvm(arch)))
     }
 
     /// Whether to run under KVM: as asked, or when it can run the guest.

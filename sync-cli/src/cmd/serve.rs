@@ -470,7 +470,7 @@ impl Suite {
 
 /// Prints every endpoint, one a line, in one write; a reader that stopped listening
 /// (a closed pipe) does not stop the services.
-fn announce(list: &[running::Service]) {
+pub fn announce(list: &[running::Service]) {
     let text: String = list
         .iter()
         .flat_map(|s| &s.endpoints)

@@ -47,7 +47,7 @@ pub struct Build {
     #[arg(short, long, value_name = "IMAGE")]
     pub output: Option<PathBuf>,
     /// Write the image as linked (an ELF) instead of packed: compressed, as an aarch64
-    /// Image.gz the boot loader unpacks, or an x86_64 ELF whose 120-byte stub unpacks
+    /// Image.gz the boot loader unpacks, or an x86_64 ELF whose small stub unpacks
     /// the kernel (LZ4) at boot
     #[arg(long)]
     pub unpacked: bool,
@@ -90,7 +90,7 @@ impl Arch {
 
 impl Service {
     /// The unikernel package of the service's image.
-    fn package(self) -> &'static str {
+    pub fn package(self) -> &'static str {
         match self {
             Service::Dns => "kith-dns-image",
             Service::Sync => "kith-sync-image",
@@ -109,31 +109,11 @@ impl Build {
         if let Some(example) = &self.example {
             check_example(&dir, example)?;
         }
-        let arch = self.arch.name();
-        eprintln!("kith: checking the unikernel toolchain for {arch}");
-        script(&dir, "install-toolchain.sh", &[arch])?;
-        eprintln!("kith: building {package} for {arch}-unknown-hermit (minutes the first time)");
-        let started = Instant::now();
-        let built = script(&dir, "build-image.sh", &[&package, arch])?;
-        let output = self
-            .output
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("kith-{}-{arch}.img", self.name())));
-        let linked = std::fs::read(built.trim())
-            .with_context(|| format!("reading the built image {}", built.trim()))?;
-        let image = if !self.unpacked {
-            pack::pack(&linked).with_context(|| format!("packing {}", built.trim()))?
-        } else {
-            linked.clone()
-        };
-        std::fs::write(&output, &image)
-            .with_context(|| format!("writing the image to {}", output.display()))?;
-        tracing::info!(
-            seconds = started.elapsed().as_secs(),
-            linked = linked.len(),
-            "image built"
-        );
-        println!("{} ({} KB)", output.display(), image.len().div_ceil(1000));
+        let output = self.output.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("kith-{}-{}.img", self.name(), self.arch.name()))
+        });
+        let size = build_image(&package, self.arch, !self.unpacked, &output)?;
+        println!("{} ({} KB)", output.display(), size.div_ceil(1000));
         Ok(ExitCode::SUCCESS)
     }
 
@@ -154,6 +134,33 @@ impl Build {
             (None, None) => unreachable!("clap requires a service or --example"),
         }
     }
+}
+
+/// Builds the unikernel package `package` for `arch` (installing the toolchain when
+/// missing), packs it unless told not to, writes it to `output` and returns its size.
+pub fn build_image(package: &str, arch: Arch, packed: bool, output: &Path) -> Result<usize> {
+    let dir = unikernel_dir()?;
+    let arch = arch.name();
+    eprintln!("kith: checking the unikernel toolchain for {arch}");
+    script(&dir, "install-toolchain.sh", &[arch])?;
+    eprintln!("kith: building {package} for {arch}-unknown-hermit (minutes the first time)");
+    let started = Instant::now();
+    let built = script(&dir, "build-image.sh", &[package, arch])?;
+    let linked = std::fs::read(built.trim())
+        .with_context(|| format!("reading the built image {}", built.trim()))?;
+    let image = if packed {
+        pack::pack(&linked).with_context(|| format!("packing {}", built.trim()))?
+    } else {
+        linked.clone()
+    };
+    std::fs::write(output, &image)
+        .with_context(|| format!("writing the image to {}", output.display()))?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        linked = linked.len(),
+        "image built"
+    );
+    Ok(image.len())
 }
 
 /// Fails, listing the examples, unless `dir/examples/NAME` is a crate.

@@ -1,0 +1,256 @@
+//! `kith up --unikernel`: the suite as unikernel images, one VM per service.
+//!
+//! Each service's image is built with `kith build`'s code (cargo reuses its work after
+//! the first build) into `<store>/local/unikernel/`, and boots under QEMU as `kith run`
+//! boots it, on a disk of its own: written from this store on the first run, as `kith
+//! disk write` does, and kept afterwards, since it is that VM's replica. The VMs share
+//! only QEMU's user network: every port a service listens on is forwarded from a free
+//! port on 127.0.0.1, and the mail VM asks the DNS VM, through the host's forward, for
+//! its SPF, DKIM and DMARC records. The endpoints are registered as `kith up`
+//! registers its own, so `kith status` lists them; SIGINT or SIGTERM stops every VM.
+
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::process::Child;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cmd::build::{self, Arch, Service};
+use crate::cmd::disk;
+use crate::cmd::run::{Accel, Forward, Run};
+use crate::context::Context;
+use crate::running::{self, Registration};
+
+/// How long a VM may take from QEMU's start to its "serving" line (TCG is slow).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The size of a new service disk, in MiB.
+const DISK_MIB: u64 = 64;
+
+/// A booted service VM.
+struct Vm {
+    service: running::Service,
+    qemu: Child,
+    console: PathBuf,
+}
+
+/// Boots `services` as images for `arch` with `memory` MiB each, serves until SIGINT or
+/// SIGTERM, then stops them.
+pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Result<ExitCode> {
+    let dir = ctx.dir.join("local").join("unikernel");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _guard = rt.enter();
+    let mut vms = Vec::new();
+    let mut dns_port = None;
+    for &service in services {
+        let image = dir.join(format!("{}-{}.img", name(service), arch.name()));
+        build::build_image(service.package(), arch, true, &image)?;
+        let disk = prepare_disk(ctx, &dir, service)?;
+        let plan = Plan::new(service, dns_port)?;
+        if service == Service::Dns {
+            dns_port = Some(plan.forwards[0].1);
+        }
+        vms.push(boot(&dir, service, &image, &disk, memory, plan)?);
+    }
+    let result = rt.block_on(serve(ctx, &mut vms));
+    for vm in &mut vms {
+        let _ = vm.qemu.start_kill();
+    }
+    rt.block_on(async {
+        for vm in &mut vms {
+            let _ = vm.qemu.wait().await;
+        }
+    });
+    result
+}
+
+/// The name `kith build` and `kith status` give a service.
+fn name(service: Service) -> &'static str {
+    match service {
+        Service::Dns => "dns",
+        Service::Sync => "sync",
+        Service::Contacts => "contacts",
+        Service::Calendar => "calendar",
+        Service::Mail => "mail",
+    }
+}
+
+/// The service's disk: kept when it exists (the VM's replica), else written from the store.
+fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> {
+    let path = dir.join(format!("{}.raw", name(service)));
+    if !path.exists() {
+        let write = disk::Write {
+            disk: path.clone(),
+            size: DISK_MIB,
+        };
+        let written = write.write(ctx)?;
+        eprintln!("kith: {}: {written}", path.display());
+    }
+    Ok(path)
+}
+
+/// Where a service VM answers: (protocol, host port, guest port, UDP too), and the
+/// program's arguments.
+struct Plan {
+    forwards: Vec<(&'static str, u16, u16, bool)>,
+    args: Vec<String>,
+}
+
+impl Plan {
+    fn new(service: Service, dns_port: Option<u16>) -> Result<Plan> {
+        let ports: &[(&str, u16, bool)] = match service {
+            Service::Dns => &[("dns", 53, true)],
+            Service::Sync => &[("kith", 7447, false)],
+            Service::Contacts | Service::Calendar => &[("https", 443, false)],
+            Service::Mail => &[
+                ("smtp", 25, false),
+                ("submission", 587, false),
+                ("submissions", 465, false),
+                ("imaps", 993, false),
+            ],
+        };
+        let forwards = ports
+            .iter()
+            .map(|&(scheme, guest, udp)| Ok((scheme, free_port(udp)?, guest, udp)))
+            .collect::<Result<Vec<_>>>()?;
+        let args = match (service, dns_port) {
+            // The DNS VM, as the mail VM reaches it: through the host (10.0.2.2).
+            (Service::Mail, Some(port)) => vec![format!("10.0.2.2:{port}")],
+            (Service::Mail, None) => Vec::new(),
+            _ => vec![forwards[0].2.to_string()],
+        };
+        Ok(Plan { forwards, args })
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        let url = |(scheme, port, _, _): &(&str, u16, u16, bool)| match *scheme {
+            "https" => format!("https://127.0.0.1:{port}/"),
+            _ => format!("{scheme}://127.0.0.1:{port}"),
+        };
+        self.forwards.iter().map(url).collect()
+    }
+}
+
+/// A port free on 127.0.0.1 for TCP (and for UDP too when `udp`).
+fn free_port(udp: bool) -> Result<u16> {
+    for _ in 0..20 {
+        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = tcp.local_addr()?.port();
+        if !udp || UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port on 127.0.0.1 is free for both TCP and UDP")
+}
+
+/// Starts QEMU on the image, its console going to `<dir>/<service>.console`.
+fn boot(
+    dir: &Path,
+    service: Service,
+    image: &Path,
+    disk: &Path,
+    memory: u32,
+    plan: Plan,
+) -> Result<Vm> {
+    let mut forward = Vec::new();
+    for &(_, host, guest, udp) in &plan.forwards {
+        forward.push(Forward::new(false, host, guest));
+        if udp {
+            forward.push(Forward::new(true, host, guest));
+        }
+    }
+    let run = Run {
+        image: image.to_path_buf(),
+        disk: Some(disk.to_path_buf()),
+        memory,
+        forward,
+        kernel_options: String::new(),
+        accel: Accel::Auto,
+        program_args: plan.args.clone(),
+    };
+    let console = dir.join(format!("{}.console", name(service)));
+    let log = std::fs::File::create(&console)
+        .with_context(|| format!("creating {}", console.display()))?;
+    let qemu = run
+        .command()?
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting QEMU; run `kith build` to install it")?;
+    Ok(Vm {
+        service: running::Service {
+            name: name(service).into(),
+            endpoints: plan.endpoints(),
+        },
+        qemu,
+        console,
+    })
+}
+
+/// Waits for every VM to serve, registers and prints the endpoints, then waits for
+/// SIGINT or SIGTERM (or a VM that stops).
+async fn serve(ctx: &Context, vms: &mut [Vm]) -> Result<ExitCode> {
+    for vm in vms.iter_mut() {
+        wait_serving(vm).await?;
+    }
+    let services: Vec<running::Service> = vms.iter().map(|vm| vm.service.clone()).collect();
+    let _registrations = services
+        .iter()
+        .map(|s| Registration::new(&ctx.dir, s.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    if ctx.global.json {
+        let _ = crate::output::print_json(&serde_json::json!({ "services": services }));
+    } else {
+        crate::cmd::serve::announce(&services);
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(ExitCode::SUCCESS),
+            _ = int.recv() => return Ok(ExitCode::SUCCESS),
+            _ = check.tick() => {
+                for vm in vms.iter_mut() {
+                    if let Some(status) = vm.qemu.try_wait()? {
+                        bail!("the {} VM stopped ({status}); its console is in {}",
+                            vm.service.name, vm.console.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits until the VM's console says it serves; fails if QEMU stops or takes too long.
+async fn wait_serving(vm: &mut Vm) -> Result<()> {
+    let ready = format!("{}: serving", vm.service.name);
+    let started = Instant::now();
+    loop {
+        let console = std::fs::read_to_string(&vm.console).unwrap_or_default();
+        if console.contains(&ready) {
+            return Ok(());
+        }
+        if let Some(status) = vm.qemu.try_wait()? {
+            bail!(
+                "the {} VM stopped before serving ({status}); its console:\n{console}",
+                vm.service.name
+            );
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!(
+                "the {} VM did not serve within {} s; its console:\n{console}",
+                vm.service.name,
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
