@@ -178,12 +178,15 @@ pub fn connect(
 }
 
 /// Completes the server side of a mutual-TLS handshake on an accepted connection.
+/// Small writes go out at once (no Nagle), as on the dialling side: the protocol is
+/// request and answer, and Nagle would hold an answer for the peer's delayed ACK.
 pub fn accept(
     tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
     timeout: Duration,
 ) -> Result<ServerStream> {
     set_timeouts(&tcp, timeout)?;
+    tcp.set_nodelay(true)?;
     let connection =
         ServerConnection::new(config).map_err(|e| Error::Cert(format!("starting TLS: {e}")))?;
     handshake(StreamOwned::new(connection, tcp))

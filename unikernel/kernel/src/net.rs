@@ -601,6 +601,19 @@ impl TcpSocket {
         Ok(sent)
     }
 
+    /// `TCP_NODELAY`: whether small writes go out at once instead of waiting for the
+    /// peer's ACK (Nagle). Takes effect on a connection; a socket not yet connected
+    /// keeps smoltcp's default (Nagle on), as std and tokio set it on the stream.
+    pub fn set_nodelay(&mut self, nodelay: bool) -> Result<(), i32> {
+        match *self {
+            Self::Connecting { handle, .. } | Self::Stream(handle) => with_stack(|stack| {
+                stack.tcp(handle).set_nagle_enabled(!nodelay);
+                Ok(())
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Sends FIN after the queued data.
     pub fn shutdown_write(&mut self) -> Result<(), i32> {
         let Self::Stream(handle) = *self else {

@@ -24,6 +24,8 @@ const SOL_SOCKET: i32 = 4095;
 const SO_SNDTIMEO: i32 = 0x1005;
 const SO_RCVTIMEO: i32 = 0x1006;
 const SO_ERROR: i32 = 0x1007;
+const IPPROTO_TCP: i32 = 6;
+const TCP_NODELAY: i32 = 1;
 
 /// Reads the port of a `sockaddr_in`/`sockaddr_in6` (the two share the layout
 /// of their first four bytes).
@@ -273,8 +275,8 @@ fn timeout_option(level: i32, optname: i32) -> Option<Direction> {
     }
 }
 
-/// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (a zero `timeval`: no timeout); accepts
-/// and ignores the other options (TCP_NODELAY, SO_REUSEADDR, ...).
+/// Sets `SO_RCVTIMEO` and `SO_SNDTIMEO` (a zero `timeval`: no timeout) and
+/// `TCP_NODELAY`; accepts and ignores the other options (SO_REUSEADDR, ...).
 ///
 /// # Safety
 /// `optval` holds `optlen` readable bytes.
@@ -286,6 +288,14 @@ pub unsafe extern "C" fn sys_setsockopt(
     optval: *const u8,
     optlen: u32,
 ) -> i32 {
+    if (level, optname) == (IPPROTO_TCP, TCP_NODELAY) {
+        if optval.is_null() || (optlen as usize) < size_of::<i32>() {
+            return ret(Err(EINVAL));
+        }
+        // SAFETY: `optlen` readable bytes, at least an `i32`, per the contract.
+        let on = unsafe { optval.cast::<i32>().read_unaligned() } != 0;
+        return ret(with_tcp(fd, |s| s.set_nodelay(on)).map(|()| 0));
+    }
     let Some(direction) = timeout_option(level, optname) else {
         return ret(check_socket(fd));
     };
