@@ -803,7 +803,7 @@ check_up() {
     else
         fail "$arch the DNS VM of kith up (port $port)"
     fi
-    port=$(grep "^https://" "$work/up.out" | head -1 | sed 's/.*://; s|/$||')
+    port=$(endpoint https)
     if [ "$(curl -sS --max-time 60 --retry 3 --cacert "$work/up-root.pem" -u ada:ada-pw \
         --resolve "dav.up.home.arpa:$port:127.0.0.1" -X PROPFIND -H 'Depth: 0' -o /dev/null \
         -w '%{http_code}' "https://dav.up.home.arpa:$port/contacts/ada/")" = 207 ]; then
