@@ -112,7 +112,10 @@ impl Build {
         let output = self.output.clone().unwrap_or_else(|| {
             PathBuf::from(format!("kith-{}-{}.img", self.name(), self.arch.name()))
         });
-        let size = build_image(&package, self.arch, !self.unpacked, &output)?;
+        let (size, linked) = build_image(&package, self.arch, !self.unpacked, &output)?;
+        if !self.unpacked {
+            eprintln!("kith: packed from {} KB as linked", linked.div_ceil(1000));
+        }
         println!("{} ({} KB)", output.display(), size.div_ceil(1000));
         Ok(ExitCode::SUCCESS)
     }
@@ -137,8 +140,14 @@ impl Build {
 }
 
 /// Builds the unikernel package `package` for `arch` (installing the toolchain when
-/// missing), packs it unless told not to, writes it to `output` and returns its size.
-pub fn build_image(package: &str, arch: Arch, packed: bool, output: &Path) -> Result<usize> {
+/// missing), packs it unless told not to, writes it to `output` and returns its size
+/// and the size it had as linked.
+pub fn build_image(
+    package: &str,
+    arch: Arch,
+    packed: bool,
+    output: &Path,
+) -> Result<(usize, usize)> {
     let dir = unikernel_dir()?;
     let arch = arch.name();
     eprintln!("kith: checking the unikernel toolchain for {arch}");
@@ -155,12 +164,8 @@ pub fn build_image(package: &str, arch: Arch, packed: bool, output: &Path) -> Re
     };
     std::fs::write(output, &image)
         .with_context(|| format!("writing the image to {}", output.display()))?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs(),
-        linked = linked.len(),
-        "image built"
-    );
-    Ok(image.len())
+    tracing::info!(seconds = started.elapsed().as_secs(), "image built");
+    Ok((image.len(), linked.len()))
 }
 
 /// Fails, listing the examples, unless `dir/examples/NAME` is a crate.
@@ -176,7 +181,8 @@ fn check_example(dir: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn service_name(service: Service) -> String {
+/// The service's name on the command line (`dns`, `contacts`, ...).
+pub fn service_name(service: Service) -> String {
     service
         .to_possible_value()
         .map_or_else(String::new, |v| v.get_name().to_string())

@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cmd::build::{self, Arch, Service};
+use crate::cmd::build::{self, Arch, Service, service_name};
 use crate::cmd::disk;
 use crate::cmd::run::{Accel, Forward, Run};
 use crate::context::Context;
@@ -48,12 +48,12 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
     let mut vms = Vec::new();
     let mut dns_port = None;
     for &service in services {
-        let image = dir.join(format!("{}-{}.img", name(service), arch.name()));
+        let image = dir.join(format!("{}-{}.img", service_name(service), arch.name()));
         build::build_image(service.package(), arch, true, &image)?;
         let disk = prepare_disk(ctx, &dir, service)?;
         let plan = Plan::new(service, dns_port)?;
         if service == Service::Dns {
-            dns_port = Some(plan.forwards[0].1);
+            dns_port = Some(plan.ports[0].host);
         }
         vms.push(boot(&dir, service, &image, &disk, memory, plan)?);
     }
@@ -69,20 +69,9 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
     result
 }
 
-/// The name `kith build` and `kith status` give a service.
-fn name(service: Service) -> &'static str {
-    match service {
-        Service::Dns => "dns",
-        Service::Sync => "sync",
-        Service::Contacts => "contacts",
-        Service::Calendar => "calendar",
-        Service::Mail => "mail",
-    }
-}
-
 /// The service's disk: kept when it exists (the VM's replica), else written from the store.
 fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> {
-    let path = dir.join(format!("{}.raw", name(service)));
+    let path = dir.join(format!("{}.raw", service_name(service)));
     if !path.exists() {
         let write = disk::Write {
             disk: path.clone(),
@@ -94,10 +83,21 @@ fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// Where a service VM answers: (protocol, host port, guest port, UDP too), and the
-/// program's arguments.
+/// One port a service VM answers on, forwarded from the host.
+struct Port {
+    /// The URL scheme of its protocol, as `kith status` prints it.
+    scheme: &'static str,
+    /// The port on 127.0.0.1.
+    host: u16,
+    /// The guest's port.
+    guest: u16,
+    /// Forwarded for UDP as well as TCP.
+    udp: bool,
+}
+
+/// Where a service VM answers, and the program's arguments.
 struct Plan {
-    forwards: Vec<(&'static str, u16, u16, bool)>,
+    ports: Vec<Port>,
     args: Vec<String>,
 }
 
@@ -114,25 +114,45 @@ impl Plan {
                 ("imaps", 993, false),
             ],
         };
-        let forwards = ports
+        let ports = ports
             .iter()
-            .map(|&(scheme, guest, udp)| Ok((scheme, free_port(udp)?, guest, udp)))
+            .map(|&(scheme, guest, udp)| {
+                let host = free_port(udp)?;
+                Ok(Port {
+                    scheme,
+                    host,
+                    guest,
+                    udp,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let args = match (service, dns_port) {
             // The DNS VM, as the mail VM reaches it: through the host (10.0.2.2).
             (Service::Mail, Some(port)) => vec![format!("10.0.2.2:{port}")],
             (Service::Mail, None) => Vec::new(),
-            _ => vec![forwards[0].2.to_string()],
+            _ => vec![ports[0].guest.to_string()],
         };
-        Ok(Plan { forwards, args })
+        Ok(Plan { ports, args })
     }
 
     fn endpoints(&self) -> Vec<String> {
-        let url = |(scheme, port, _, _): &(&str, u16, u16, bool)| match *scheme {
-            "https" => format!("https://127.0.0.1:{port}/"),
-            _ => format!("{scheme}://127.0.0.1:{port}"),
+        let url = |p: &Port| match p.scheme {
+            "https" => format!("https://127.0.0.1:{}/", p.host),
+            scheme => format!("{scheme}://127.0.0.1:{}", p.host),
         };
-        self.forwards.iter().map(url).collect()
+        self.ports.iter().map(url).collect()
+    }
+
+    /// `kith run`'s forwards: each port over TCP, and over UDP where asked.
+    fn forwards(&self) -> Vec<Forward> {
+        let mut forwards = Vec::new();
+        for p in &self.ports {
+            forwards.push(Forward::new(false, p.host, p.guest));
+            if p.udp {
+                forwards.push(Forward::new(true, p.host, p.guest));
+            }
+        }
+        forwards
     }
 }
 
@@ -157,23 +177,16 @@ fn boot(
     memory: u32,
     plan: Plan,
 ) -> Result<Vm> {
-    let mut forward = Vec::new();
-    for &(_, host, guest, udp) in &plan.forwards {
-        forward.push(Forward::new(false, host, guest));
-        if udp {
-            forward.push(Forward::new(true, host, guest));
-        }
-    }
     let run = Run {
         image: image.to_path_buf(),
         disk: Some(disk.to_path_buf()),
         memory,
-        forward,
+        forward: plan.forwards(),
         kernel_options: String::new(),
         accel: Accel::Auto,
         program_args: plan.args.clone(),
     };
-    let console = dir.join(format!("{}.console", name(service)));
+    let console = dir.join(format!("{}.console", service_name(service)));
     let log = std::fs::File::create(&console)
         .with_context(|| format!("creating {}", console.display()))?;
     let qemu = run
@@ -186,7 +199,7 @@ fn boot(
         .context("starting QEMU; run `kith build` to install it")?;
     Ok(Vm {
         service: running::Service {
-            name: name(service).into(),
+            name: service_name(service).into(),
             endpoints: plan.endpoints(),
         },
         qemu,
