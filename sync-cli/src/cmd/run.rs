@@ -24,13 +24,17 @@ use crate::cmd::build::Arch;
 
 /// Boot a unikernel image under QEMU, with its console on this terminal.
 ///
-/// Networking is QEMU's user mode (the guest is 10.0.2.15, the host 10.0.2.2); each
-/// `--forward` makes a port on 127.0.0.1 reach a port of the guest. The command exits
-/// with the guest program's exit status. Stop the guest with Ctrl-C.
+/// Networking is QEMU's user mode (the guest is 10.0.2.15 and fec0::15, the host
+/// 10.0.2.2 and fec0::2); each `--forward` makes a port on 127.0.0.1 reach a port of the
+/// guest. With `--tap IFNAME` the guest is on that tap device instead, as on a bridge
+/// (give its addresses with --kernel-options). The command exits with the guest
+/// program's exit status. Stop the guest with Ctrl-C.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
 kith run https.img --forward 8443:443 -- 443      then: curl -k https://127.0.0.1:8443/\n  \
-kith run dns.img --disk store.img --forward udp:5353:53 --memory 32\n\n\
+kith run dns.img --disk store.img --forward udp:5353:53 --memory 32\n  \
+kith run https.img --tap tap0 --kernel-options 'ip=192.168.7.15/24 gw=192.168.7.1 \
+ip6=fd00:7::15/64 gw6=fd00:7::1' -- 443\n\n\
 QEMU comes from Debian's qemu-system-x86 / qemu-system-arm (`kith build` installs them).")]
 pub struct Run {
     /// The image, as written by `kith build`
@@ -44,6 +48,9 @@ pub struct Run {
     /// Forward 127.0.0.1:HOST to the guest's GUEST port, TCP unless `udp:` (repeatable)
     #[arg(long, value_name = "[udp:]HOST:GUEST")]
     pub forward: Vec<Forward>,
+    /// Put the guest on this existing tap device instead of QEMU's user network
+    #[arg(long, value_name = "IFNAME", conflicts_with = "forward")]
+    pub tap: Option<String>,
     /// Kernel options before the program's arguments (`ip=ADDR/LEN gw=ADDR`)
     #[arg(long, value_name = "OPTIONS", default_value = "")]
     pub kernel_options: String,
@@ -155,8 +162,13 @@ impl Run {
         c.args(["-m", &format!("{}M", self.memory)]);
         let console = ["-display", "none", "-serial", "stdio"];
         c.args(["-nodefaults", "-no-user-config"]).args(console);
-        let forwards = self.forward.iter().map(|f| format!(",{}", f.hostfwd()));
-        let netdev = format!("user,id=n0{}", forwards.collect::<String>());
+        let netdev = match &self.tap {
+            Some(ifname) => format!("tap,id=n0,ifname={ifname},script=no,downscript=no"),
+            None => {
+                let forwards = self.forward.iter().map(|f| format!(",{}", f.hostfwd()));
+                format!("user,id=n0{}", forwards.collect::<String>())
+            }
+        };
         c.args(["-netdev", &netdev, "-device", "virtio-net-device,netdev=n0"]);
         if let Some(disk) = &self.disk {
             let drive = format!("file={},format=raw,if=none,id=d0", disk.display());
@@ -326,10 +338,42 @@ mod tests {
             disk: None,
             memory: 64,
             forward: Vec::new(),
+            tap: None,
             kernel_options: "ip=10.0.2.15/24".into(),
             accel: Accel::Tcg,
             program_args: vec!["443".into()],
         };
         assert_eq!(run.command_line(), "ip=10.0.2.15/24 -- 443");
+    }
+
+    #[test]
+    fn a_tap_device_replaces_the_user_network() {
+        let netdev = |run: &Run| {
+            let qemu = run.qemu(Arch::X86_64, false);
+            let args: Vec<String> = qemu
+                .as_std()
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let at = args.iter().position(|a| a == "-netdev").unwrap();
+            args[at + 1].clone()
+        };
+        let mut run = Run {
+            image: PathBuf::from("x.img"),
+            disk: None,
+            memory: 64,
+            forward: vec!["8443:443".parse().unwrap()],
+            tap: None,
+            kernel_options: String::new(),
+            accel: Accel::Tcg,
+            program_args: Vec::new(),
+        };
+        assert_eq!(netdev(&run), "user,id=n0,hostfwd=tcp:127.0.0.1:8443-:443");
+        run.forward.clear();
+        run.tap = Some("tap0".into());
+        assert_eq!(
+            netdev(&run),
+            "tap,id=n0,ifname=tap0,script=no,downscript=no"
+        );
     }
 }

@@ -182,6 +182,7 @@ fn boot(
         disk: Some(disk.to_path_buf()),
         memory,
         forward: plan.forwards(),
+        tap: None,
         kernel_options: String::new(),
         accel: Accel::Auto,
         program_args: plan.args.clone(),
