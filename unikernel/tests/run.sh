@@ -125,7 +125,7 @@ check_hello() {
     for line in "hello from kith-unikernel" "heap ok: 1000 entries, sum 332833500" \
         "thread ok: worker done, counter 200" 'args: ["kith", "one", "two"]' \
         "resolve ok: [127.0.0.1:80]" \
-        "sockets ok: tcp 0.0.0.0:8080, udp 0.0.0.0:5353, accept on the clone's mode would block: true"; do
+        "sockets ok: tcp 0.0.0.0:8080, udp 0.0.0.0:5353, tcp6 [::]:8081, accept on the clone's mode would block: true"; do
         if console_has "$line"; then pass "$arch hello prints '$line'"; else fail "$arch hello prints '$line'"; fi
     done
     if grep -qE "clock ok: slept (2[0-9]|[3-9][0-9]) ms, unix time [0-9]{10} s" "$work/console"; then

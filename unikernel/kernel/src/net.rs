@@ -392,10 +392,13 @@ fn is_connected(state: tcp::State) -> bool {
     matches!(state, tcp::State::Established | tcp::State::CloseWait)
 }
 
-/// `port` on the unspecified address, as a socket bound to any address; `0.0.0.0`
-/// whichever family the socket was made with, as it takes both.
-fn any_address(port: u16) -> IpEndpoint {
-    IpEndpoint::new(Ipv4Address::UNSPECIFIED.into(), port)
+/// `port` on the unspecified address of the socket's family (`0.0.0.0` or `::`), as
+/// a socket bound to any address (it takes both families).
+fn any_address(port: u16, ipv6: bool) -> IpEndpoint {
+    match ipv6 {
+        true => IpEndpoint::new(Ipv6Address::UNSPECIFIED.into(), port),
+        false => IpEndpoint::new(Ipv4Address::UNSPECIFIED.into(), port),
+    }
 }
 
 fn with_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R, i32>) -> Result<R, i32> {
@@ -408,11 +411,15 @@ pub enum TcpSocket {
     Unconnected {
         /// The bound port (0: not bound).
         port: u16,
+        /// Made as `AF_INET6` (what `getsockname` reports).
+        ipv6: bool,
     },
     /// Listening on `port` (its pool lives in the stack).
     Listener {
         /// The listening port.
         port: u16,
+        /// Made as `AF_INET6`.
+        ipv6: bool,
     },
     /// A connection on its way (`connect` was called), since `started`.
     Connecting {
@@ -437,15 +444,15 @@ pub struct Readiness {
 }
 
 impl TcpSocket {
-    /// A new, unbound socket.
-    pub fn new() -> Self {
-        Self::Unconnected { port: 0 }
+    /// A new, unbound socket of the family `AF_INET6` (`ipv6`) or `AF_INET`.
+    pub fn new(ipv6: bool) -> Self {
+        Self::Unconnected { port: 0, ipv6 }
     }
 
     /// Binds to `port` (the address is the interface's).
     pub fn bind(&mut self, port: u16) -> Result<(), i32> {
         match self {
-            Self::Unconnected { port: p } => {
+            Self::Unconnected { port: p, .. } => {
                 *p = port;
                 Ok(())
             }
@@ -455,7 +462,7 @@ impl TcpSocket {
 
     /// Starts listening with room for `backlog` pending connections.
     pub fn listen(&mut self, backlog: i32) -> Result<(), i32> {
-        let Self::Unconnected { port } = *self else {
+        let Self::Unconnected { port, ipv6 } = *self else {
             return Err(EINVAL);
         };
         if port == 0 {
@@ -476,14 +483,14 @@ impl TcpSocket {
             stack.top_up_listeners();
             Ok(())
         })?;
-        *self = Self::Listener { port };
+        *self = Self::Listener { port, ipv6 };
         Ok(())
     }
 
     /// Takes an established connection from a listener's pool, with its
     /// peer's address; `EAGAIN` when none is there yet.
     pub fn accept(&mut self) -> Result<(TcpSocket, IpEndpoint), i32> {
-        let Self::Listener { port } = *self else {
+        let Self::Listener { port, .. } = *self else {
             return Err(EINVAL);
         };
         with_stack(|stack| {
@@ -507,7 +514,7 @@ impl TcpSocket {
     /// Starts connecting to `remote` from the bound port, or else an ephemeral one.
     pub fn connect(&mut self, remote: IpEndpoint) -> Result<(), i32> {
         let port = match *self {
-            Self::Unconnected { port } => port,
+            Self::Unconnected { port, .. } => port,
             Self::Connecting { .. } | Self::Stream(_) => return Err(EISCONN),
             Self::Listener { .. } => return Err(EINVAL),
         };
@@ -631,7 +638,9 @@ impl TcpSocket {
     /// port on the unspecified address.
     pub fn local_endpoint(&self) -> Result<IpEndpoint, i32> {
         match *self {
-            Self::Unconnected { port } | Self::Listener { port } => Ok(any_address(port)),
+            Self::Unconnected { port, ipv6 } | Self::Listener { port, ipv6 } => {
+                Ok(any_address(port, ipv6))
+            }
             Self::Connecting { handle, .. } | Self::Stream(handle) => {
                 with_stack(|stack| stack.tcp(handle).local_endpoint().ok_or(ENOTCONN))
             }
@@ -658,7 +667,7 @@ impl TcpSocket {
         with_stack(|stack| {
             Ok(match self {
                 Self::Unconnected { .. } => Readiness::default(),
-                Self::Listener { port } => Readiness {
+                Self::Listener { port, .. } => Readiness {
                     readable: stack.listeners.get(port).is_some_and(|pool| {
                         pool.sockets
                             .iter()
@@ -685,18 +694,12 @@ impl TcpSocket {
     }
 }
 
-impl Default for TcpSocket {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Drop for TcpSocket {
     fn drop(&mut self) {
         let _ = with_stack(|stack| {
             match self {
                 Self::Unconnected { .. } => {}
-                Self::Listener { port } => {
+                Self::Listener { port, .. } => {
                     for h in stack
                         .listeners
                         .remove(port)
@@ -736,10 +739,11 @@ fn connect_outcome(socket: &mut tcp::Socket<'static>, started: Instant) -> Resul
 /// A UDP socket as a file descriptor sees it: unbound, or a smoltcp socket
 /// bound to a port of the interface.
 pub enum UdpSocket {
-    /// Not bound yet (sending binds it to an ephemeral port).
-    Unbound,
-    /// Bound.
-    Bound(SocketHandle),
+    /// Not bound yet (sending binds it to an ephemeral port); made as `AF_INET6`
+    /// (`ipv6`) or `AF_INET`.
+    Unbound(bool),
+    /// Bound, and the family it was made with.
+    Bound(SocketHandle, bool),
 }
 
 fn new_udp_socket() -> udp::Socket<'static> {
@@ -786,17 +790,17 @@ impl Stack {
 impl UdpSocket {
     /// Binds to `port` (the address is the interface's).
     pub fn bind(&mut self, port: u16) -> Result<(), i32> {
-        let Self::Unbound = self else {
+        let Self::Unbound(ipv6) = *self else {
             return Err(EINVAL);
         };
-        *self = Self::Bound(with_stack(|stack| stack.bind_udp(port))?);
+        *self = Self::Bound(with_stack(|stack| stack.bind_udp(port))?, ipv6);
         Ok(())
     }
 
     /// Receives one datagram into `buf` (the rest of a longer one is
     /// dropped), with its sender; `EAGAIN` when none is there.
     pub fn recv_from(&mut self, buf: &mut [u8]) -> Result<(usize, IpEndpoint), i32> {
-        let Self::Bound(handle) = *self else {
+        let Self::Bound(handle, _) = *self else {
             return Err(EAGAIN);
         };
         with_stack(|stack| {
@@ -810,24 +814,25 @@ impl UdpSocket {
     /// The local address (`getsockname`): the bound port (0 while unbound) on the bound
     /// address, else the unspecified one.
     pub fn local_endpoint(&self) -> Result<IpEndpoint, i32> {
-        let Self::Bound(handle) = *self else {
-            return Ok(any_address(0));
+        let (handle, ipv6) = match *self {
+            Self::Bound(handle, ipv6) => (handle, ipv6),
+            Self::Unbound(ipv6) => return Ok(any_address(0, ipv6)),
         };
         with_stack(|stack| {
             let bound = stack.udp(handle).endpoint();
             Ok(match bound.addr {
                 Some(addr) => IpEndpoint::new(addr, bound.port),
-                None => any_address(bound.port),
+                None => any_address(bound.port, ipv6),
             })
         })
     }
 
     /// Queues one datagram to `to`; `EAGAIN` when the send queue is full.
     pub fn send_to(&mut self, buf: &[u8], to: IpEndpoint) -> Result<usize, i32> {
-        if let Self::Unbound = self {
+        if let Self::Unbound(_) = self {
             self.bind(0)?;
         }
-        let Self::Bound(handle) = *self else {
+        let Self::Bound(handle, _) = *self else {
             return Err(EINVAL);
         };
         with_stack(|stack| {
@@ -843,7 +848,7 @@ impl UdpSocket {
 
     /// What the socket is ready for.
     pub fn readiness(&self) -> Readiness {
-        let Self::Bound(handle) = *self else {
+        let Self::Bound(handle, _) = *self else {
             return Readiness {
                 writable: true,
                 ..Readiness::default()
@@ -863,7 +868,7 @@ impl UdpSocket {
 
 impl Drop for UdpSocket {
     fn drop(&mut self) {
-        if let Self::Bound(handle) = *self {
+        if let Self::Bound(handle, _) = *self {
             let _ = with_stack(|stack| {
                 stack.sockets.remove(handle);
                 Ok(())

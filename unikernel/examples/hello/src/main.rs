@@ -67,8 +67,9 @@ fn main() {
     std::process::exit(7);
 }
 
-/// `local_addr` (getsockname), `try_clone` (dup) sharing the non-blocking mode
-/// that `set_nonblocking` (ioctl FIONBIO) sets, and closing one of the two.
+/// `local_addr` (getsockname, in the socket's family), `try_clone` (dup) sharing the
+/// non-blocking mode that `set_nonblocking` (ioctl FIONBIO) sets, and closing one of
+/// the two.
 fn sockets() -> std::io::Result<String> {
     let listener = TcpListener::bind("0.0.0.0:8080")?;
     let clone = listener.try_clone()?;
@@ -77,8 +78,11 @@ fn sockets() -> std::io::Result<String> {
     drop(clone);
     let still_open = listener.local_addr()?;
     let udp = UdpSocket::bind("0.0.0.0:5353")?;
+    let tcp6 = TcpListener::bind("[::]:8081")?;
     Ok(format!(
-        "tcp {still_open}, udp {}, accept on the clone's mode would block: {would_block}",
-        udp.local_addr()?
+        "tcp {still_open}, udp {}, tcp6 {}, accept on the clone's mode would block: \
+{would_block}",
+        udp.local_addr()?,
+        tcp6.local_addr()?
     ))
 }

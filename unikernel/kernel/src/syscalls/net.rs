@@ -115,8 +115,8 @@ pub extern "C" fn sys_socket(domain: i32, type_: i32, _protocol: i32) -> i32 {
         return ret(Err(EAFNOSUPPORT));
     }
     let kind = match type_ & !(SOCK_NONBLOCK | SOCK_CLOEXEC) {
-        SOCK_STREAM => Kind::Tcp(TcpSocket::new()),
-        SOCK_DGRAM => Kind::Udp(UdpSocket::Unbound),
+        SOCK_STREAM => Kind::Tcp(TcpSocket::new(domain == AF_INET6)),
+        SOCK_DGRAM => Kind::Udp(UdpSocket::Unbound(domain == AF_INET6)),
         _ => return ret(Err(EOPNOTSUPP)),
     };
     ret(Ok(fd::insert(Object::new(
@@ -373,7 +373,7 @@ fn timeval_bytes(nanos: u64) -> alloc::vec::Vec<u8> {
 }
 
 /// Writes the socket's own address (`getsockname`): a connection's local end,
-/// else the bound port on `0.0.0.0`.
+/// else the bound port on the unspecified address of its family.
 ///
 /// # Safety
 /// `addr` holds `*addrlen` writable bytes.
