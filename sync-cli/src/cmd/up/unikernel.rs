@@ -200,7 +200,7 @@ fn boot(
         .context("starting QEMU; run `kith build` to install it")?;
     Ok(Vm {
         service: running::Service {
-            name: service_name(service).into(),
+            name: service_name(service),
             endpoints: plan.endpoints(),
         },
         qemu,
