@@ -217,19 +217,17 @@ fn machine(arch: Arch, kvm: bool) -> Command {
     c
 }
 
-/// The machine an ELF image is for, from its header's `e_machine`.
+/// The machine an image is for: an arm64 Image (gzipped or not) by its header's magic,
+/// an ELF by its `e_machine`.
 fn image_arch(image: &Path) -> Result<Arch> {
     let mut header = [0u8; 64];
     let read = std::fs::File::open(image).and_then(|f| {
-        let mut start = [0u8; 2];
         let mut f = std::io::BufReader::new(f);
-        f.fill_buf()
-            .map(|b| start.copy_from_slice(&b[..2.min(b.len())]))?;
         // A gzipped image is an aarch64 Image.gz (`kith build` packs them so).
-        if start == [0x1f, 0x8b] {
+        if f.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
             flate2::bufread::GzDecoder::new(f).read_exact(&mut header)
         } else {
-            f.read_exact(&mut header[..20])
+            f.read_exact(&mut header)
         }
     });
     read.with_context(|| format!("reading {}", image.display()))?;

@@ -164,16 +164,22 @@ impl Addresses {
             let Some((key, value)) = arg.split_once('=') else {
                 continue;
             };
-            let ok = match (key, value) {
-                ("ip", "dhcp") => Some(v4 = None),
-                ("ip6", "off") => Some(v6 = None),
-                ("ip", v) => v.parse().ok().map(|c| v4 = Some(c)),
-                ("gw", v) => v.parse().ok().map(|g| gw4 = g),
-                ("ip6", v) => v.parse().ok().map(|c| v6 = Some(c)),
-                ("gw6", v) => v.parse().ok().map(|g| gw6 = g),
-                _ => Some(()),
+            let understood = match (key, value) {
+                ("ip", "dhcp") => {
+                    v4 = None;
+                    true
+                }
+                ("ip6", "off") => {
+                    v6 = None;
+                    true
+                }
+                ("ip", v) => v.parse().map(|c| v4 = Some(c)).is_ok(),
+                ("gw", v) => v.parse().map(|g| gw4 = g).is_ok(),
+                ("ip6", v) => v.parse().map(|c| v6 = Some(c)).is_ok(),
+                ("gw6", v) => v.parse().map(|g| gw6 = g).is_ok(),
+                _ => true,
             };
-            if ok.is_none() {
+            if !understood {
                 log!("ignoring bad {arg}");
             }
         }

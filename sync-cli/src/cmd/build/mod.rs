@@ -112,6 +112,7 @@ impl Build {
         let output = self.output.clone().unwrap_or_else(|| {
             PathBuf::from(format!("kith-{}-{}.img", self.name(), self.arch.name()))
         });
+        install_toolchain(self.arch)?;
         let (size, linked) = build_image(&package, self.arch, !self.unpacked, &output)?;
         if !self.unpacked {
             eprintln!("kith: packed from {} KB as linked", linked.div_ceil(1000));
@@ -139,33 +140,36 @@ impl Build {
     }
 }
 
-/// Builds the unikernel package `package` for `arch` (installing the toolchain when
-/// missing), packs it unless told not to, writes it to `output` and returns its size
-/// and the size it had as linked.
+/// Installs the unikernel toolchain for `arch` (Debian's packages) when it is missing.
+pub fn install_toolchain(arch: Arch) -> Result<()> {
+    eprintln!("kith: checking the unikernel toolchain for {}", arch.name());
+    script(&unikernel_dir()?, "install-toolchain.sh", &[arch.name()]).map(drop)
+}
+
+/// Builds the unikernel package `package` for `arch` (the toolchain installed), packs
+/// it unless told not to, writes it to `output` and returns its size and the size it
+/// had as linked.
 pub fn build_image(
     package: &str,
     arch: Arch,
     packed: bool,
     output: &Path,
 ) -> Result<(usize, usize)> {
-    let dir = unikernel_dir()?;
     let arch = arch.name();
-    eprintln!("kith: checking the unikernel toolchain for {arch}");
-    script(&dir, "install-toolchain.sh", &[arch])?;
     eprintln!("kith: building {package} for {arch}-unknown-hermit (minutes the first time)");
     let started = Instant::now();
-    let built = script(&dir, "build-image.sh", &[package, arch])?;
+    let built = script(&unikernel_dir()?, "build-image.sh", &[package, arch])?;
     let linked = std::fs::read(built.trim())
         .with_context(|| format!("reading the built image {}", built.trim()))?;
-    let image = if packed {
-        pack::pack(&linked).with_context(|| format!("packing {}", built.trim()))?
-    } else {
-        linked.clone()
+    let linked_len = linked.len();
+    let image = match packed {
+        true => pack::pack(&linked).with_context(|| format!("packing {}", built.trim()))?,
+        false => linked,
     };
     std::fs::write(output, &image)
         .with_context(|| format!("writing the image to {}", output.display()))?;
     tracing::info!(seconds = started.elapsed().as_secs(), "image built");
-    Ok((image.len(), linked.len()))
+    Ok((image.len(), linked_len))
 }
 
 /// Fails, listing the examples, unless `dir/examples/NAME` is a crate.

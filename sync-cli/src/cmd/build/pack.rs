@@ -31,6 +31,8 @@ pub enum PackError {
     Truncated,
     /// The image has no `.unpack` section (linked by an older kith-unikernel).
     NoStub,
+    /// The image has no kernel segment to load.
+    NoKernel,
     /// A kernel segment reaches past the stub's address.
     Overlap,
     /// The kernel is larger than the stub's 32-bit header can describe.
@@ -51,6 +53,7 @@ checkout's kith-unikernel",
             Self::NoStub => f.write_str(
                 "the image has no .unpack section: rebuild it with this checkout's kith-unikernel",
             ),
+            Self::NoKernel => f.write_str("the image has no loadable kernel segment"),
             Self::Overlap => f.write_str("a kernel segment overlaps the unpacking stub"),
             Self::TooLarge => f.write_str("the kernel image is larger than 4 GiB"),
             Self::Compress(why) => write!(f, "LZ4 compression failed: {why}"),
@@ -231,7 +234,7 @@ fn memory_image(
         .iter()
         .map(|s| s.addr)
         .min()
-        .ok_or(PackError::NoStub)?;
+        .ok_or(PackError::NoKernel)?;
     if kernel.iter().any(|s| s.addr + s.mem_len > stub_addr) {
         return Err(PackError::Overlap);
     }
@@ -312,6 +315,11 @@ fn program_header(kind: u32, flags: u32, offset: u64, addr: u64, len: u64, align
 mod tests {
     use super::*;
 
+    /// The first instructions of `kith_unpack32`: `cli; cld; mov ebp, ebx`.
+    const STUB_CODE: [u8; 4] = [0xfa, 0xfc, 0x89, 0xdd];
+    /// `mov rax, 1; ret`, standing for the kernel's text.
+    const KERNEL_TEXT: [u8; 8] = [0x48, 0xc7, 0xc0, 0x01, 0x00, 0x00, 0x00, 0xc3];
+
     /// A minimal image as the linker writes one: two kernel segments (text, and data
     /// with a `.bss` tail), the stub's segment, and section headers naming `.unpack`.
     fn linked_image(text: &[u8], data: &[u8], stub: &[u8]) -> Vec<u8> {
@@ -358,8 +366,7 @@ mod tests {
     fn the_packed_image_holds_the_stub_and_the_kernel_memory_image() {
         let text: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         let data = b"data data data data".repeat(20);
-        let stub = [0xfa, 0xfc, 0x90, 0x90];
-        let packed = pack(&linked_image(&text, &data, &stub)).unwrap();
+        let packed = pack(&linked_image(&text, &data, &STUB_CODE)).unwrap();
 
         assert_eq!(
             u64_at(&packed, 0x18).unwrap(),
@@ -381,7 +388,7 @@ mod tests {
         );
         assert_eq!(len, usize_at(&packed, load + 0x28).unwrap());
         let segment = &packed[offset..offset + len];
-        assert_eq!(&segment[..4], &stub);
+        assert_eq!(&segment[..4], &STUB_CODE);
         let block_len = u32_at(segment, 4).unwrap() as usize;
         assert_eq!(
             u32_at(segment, 8).unwrap(),
@@ -402,7 +409,7 @@ mod tests {
 
     #[test]
     fn what_cannot_be_packed_says_why() {
-        let linked = linked_image(b"text", b"data", b"stub");
+        let linked = linked_image(&KERNEL_TEXT, &0x2au64.to_le_bytes(), &STUB_CODE);
         assert_eq!(pack(b"not an elf"), Err(PackError::NotKernelElf));
         let mut riscv = linked.clone();
         riscv[0x12..0x14].copy_from_slice(&243u16.to_le_bytes());

@@ -45,6 +45,7 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
         .enable_all()
         .build()?;
     let _guard = rt.enter();
+    build::install_toolchain(arch)?;
     let mut vms = Vec::new();
     let mut dns_port = None;
     for &service in services {
