@@ -105,6 +105,12 @@ fn up_creates_the_store_on_first_run_and_status_reports_it() {
     let status = k.json(&["status"]);
     assert_eq!(status["services"], serde_json::json!([]));
     assert!(k.ok(&["up"]).contains("opened"));
+    // What `kith up` then says to do works on the store it made.
+    let out = k.ok(&["init", "--zone", "ada.home.arpa", "--device", "laptop"]);
+    assert!(out.contains("added the identity of ada.home.arpa"), "{out}");
+    assert!(out.contains("laptop.ada.home.arpa"), "{out}");
+    let again = k.fails(&["init", "--zone", "bob.home.arpa"]);
+    assert!(again.contains("already has the identity"), "{again}");
 }
 
 #[test]
