@@ -70,6 +70,20 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
+    /// A sync session with another replica failed.
+    #[error(transparent)]
+    Sync(#[from] kith_store::sync::TransportError),
+    /// A push named a branch with no commits.
+    #[error("branch {0} has no commits to push")]
+    EmptyBranch(String),
+    /// The branches kept moving while a sync tried to bring them together.
+    #[error("{remote}'s {branch} kept moving while syncing; sync again")]
+    Unsettled {
+        /// The remote.
+        remote: String,
+        /// The branch.
+        branch: String,
+    },
 }
 
 impl From<hickory_proto::ProtoError> for Error {

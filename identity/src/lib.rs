@@ -9,7 +9,8 @@
 //! rest; [`dns`] serves it authoritatively from memory and follows the store's commits,
 //! and [`update`] lets a device change its own records with RFC 2136 updates signed by
 //! its TSIG key, each one a commit. [`link`] makes the mutual-TLS connections replicas
-//! sync over, and [`sync_service`] serves the store's sync protocol on them. [`resolve`]
+//! sync over, [`sync_service`] serves the store's sync protocol on them, and
+//! [`sync_client`] fetches, merges and pushes through them. [`resolve`]
 //! finds a service or device through the zone. Private keys never enter the store: they stay in the replica's [`local`] state.
 //!
 //! Neighbours: kith-store below (this crate reads and commits through its `Store`); the
@@ -26,6 +27,7 @@ pub mod link;
 pub mod local;
 pub mod provider;
 pub mod resolve;
+pub mod sync_client;
 pub mod sync_service;
 pub mod update;
 pub mod verify;

@@ -776,7 +776,8 @@ check_up() {
         printf 'ada-pw\n' | "$kith" --store "$store" user add ada >/dev/null 2>&1 &&
         "$kith" --store "$store" identity root-cert >"$work/up-root.pem" &&
         : >"$work/empty.mbox" &&
-        "$kith" --store "$store" import "$work/empty.mbox" /mail/ada/INBOX >/dev/null; then
+        "$kith" --store "$store" import "$work/empty.mbox" /mail/ada/INBOX >/dev/null &&
+        "$kith" --store "$store" device add laptop -o "$work/up-laptop-$arch.json" >/dev/null; then
         :
     else
         fail "$arch a site for kith up --unikernel"
@@ -807,19 +808,45 @@ check_up() {
     else
         fail "$arch the DNS VM of kith up (port $port)"
     fi
-    port=$(endpoint https)
-    if [ "$(curl -sS --max-time 60 --retry 3 --cacert "$work/up-root.pem" -u ada:ada-pw \
-        --resolve "dav.up.home.arpa:$port:127.0.0.1" -X PROPFIND -H 'Depth: 0' -o /dev/null \
-        -w '%{http_code}' "https://dav.up.home.arpa:$port/contacts/ada/")" = 207 ]; then
+    local dav_port
+    dav_port=$(endpoint https)
+    # up_dav METHOD PATH [CURL OPTIONS...]: signed-in curl to the contacts VM; prints
+    # the body, then the status code on a line of its own.
+    up_dav() {
+        local method=$1 path=$2
+        shift 2
+        curl -sS --max-time 60 --retry 3 --cacert "$work/up-root.pem" -u ada:ada-pw \
+            --resolve "dav.up.home.arpa:$dav_port:127.0.0.1" -X "$method" -o - \
+            -w '\n%{http_code}' "$@" "https://dav.up.home.arpa:$dav_port/$path"
+    }
+    if [ "$(up_dav PROPFIND contacts/ada/ -H 'Depth: 0' | tail -n1)" = 207 ]; then
         pass "$arch the contacts VM of kith up answers a signed-in PROPFIND"
     else
-        fail "$arch the contacts VM of kith up (port $port)"
+        fail "$arch the contacts VM of kith up (port $dav_port)"
     fi
-    swaks_to "$(endpoint smtp)" --to ada@up.home.arpa --from bob@example.org
+    check_up_sync "$arch" "$store"
+    swaks_to "$(endpoint smtp)" --to ada@up.home.arpa --from bob@example.org \
+        --header "Subject: kith vm test"
     if grep -q "^<-  250 2.0.0 Ok: delivered" "$work/swaks.out"; then
         pass "$arch the mail VM of kith up takes mail for ada"
     else
         fail "$arch the mail VM of kith up: $(tail -5 "$work/swaks.out")"
+    fi
+    # The message reaches the laptop's replica through the sync VM.
+    local message='' folder
+    for _ in $(seq 1 60); do
+        "$kith" --store "$work/up-laptop-$arch" sync >/dev/null 2>&1
+        for folder in .cur .new; do
+            message=$("$kith" --store "$work/up-laptop-$arch" ls "/mail/ada/INBOX/$folder" 2>/dev/null | grep '\.eml$' | head -1)
+            [ -n "$message" ] && message="/mail/ada/INBOX/$folder/$message" && break
+        done
+        [ -n "$message" ] && break
+        sleep 1
+    done
+    if [ -n "$message" ] && "$kith" --store "$work/up-laptop-$arch" get "$message" | grep -q "^Subject: kith vm test"; then
+        pass "$arch mail the mail VM took reaches a laptop through the sync VM"
+    else
+        fail "$arch mail from the mail VM on the laptop: $(tail -5 "$store/local/unikernel/mail.console")"
     fi
     kill "$up_pid"
     wait "$up_pid" 2>/dev/null
@@ -828,6 +855,53 @@ check_up() {
         pass "$arch stopping kith up --unikernel stops every VM and kith status lists none"
     else
         fail "$arch after kith up --unikernel stopped: $(pgrep -af "[q]emu-system.*$store" | head -3)"
+    fi
+}
+
+# check_up_sync ARCH STORE: with kith up's VMs running, a card PUT to the contacts
+# VM reaches a laptop cloned from the sync VM, byte for byte, and a card the laptop
+# syncs reaches the contacts VM.
+check_up_sync() {
+    local arch=$1 store=$2 laptop="$work/up-laptop-$1" code put found=''
+    local card=$'BEGIN:VCARD\r\nVERSION:4.0\r\nUID:up-grace\r\nFN:Grace Hopper\r\nEMAIL;TYPE=work:grace@example.org\r\nX-SOCIALPROFILE;TYPE=mastodon:https://example.org/@grace\r\nEND:VCARD\r\n'
+    printf '%s' "$card" >"$work/up-grace.vcf"
+    code=$(up_dav MKCOL contacts/ada/default/ | tail -n1)
+    put=$(up_dav PUT contacts/ada/default/grace.vcf -H "Content-Type: text/vcard" \
+        --data-binary "@$work/up-grace.vcf" | tail -n1)
+    local started
+    started=$(date +%s%N)
+    if [ "$code" != 201 ] || [ "$put" != 201 ] ||
+        ! "$kith" clone --bundle "$work/up-laptop-$arch.json" "kith://127.0.0.1:$(endpoint kith)" "$laptop" >/dev/null; then
+        fail "$arch MKCOL ($code), PUT ($put) and a laptop cloned from the sync VM of kith up"
+        return
+    fi
+    for _ in $(seq 1 60); do
+        "$kith" --store "$laptop" get /contacts/ada/default/grace.vcf >"$work/up-got.vcf" 2>/dev/null &&
+            cmp -s "$work/up-grace.vcf" "$work/up-got.vcf" && found=yes && break
+        sleep 1
+        "$kith" --store "$laptop" sync >/dev/null 2>&1
+    done
+    if [ -n "$found" ]; then
+        pass "$arch a vCard PUT to the contacts VM reaches a laptop through the sync VM, byte for byte ($((($(date +%s%N) - started) / 1000000)) ms after the PUT, with the clone)"
+    else
+        fail "$arch the contacts VM's card on the laptop: $(tail -5 "$store/local/unikernel/contacts.console")"
+    fi
+    card=$'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:up-katherine\r\nFN:Katherine Johnson\r\nTEL;TYPE=cell:+1 555 0100\r\nEND:VCARD\r\n'
+    printf '%s' "$card" >"$work/up-katherine.vcf"
+    found=''
+    if "$kith" --store "$laptop" put /contacts/ada/default/katherine.vcf "$work/up-katherine.vcf" >/dev/null &&
+        "$kith" --store "$laptop" sync >/dev/null; then
+        started=$(date +%s%N)
+        for _ in $(seq 1 60); do
+            up_dav GET contacts/ada/default/katherine.vcf | head -c -4 >"$work/up-got.vcf"
+            cmp -s "$work/up-katherine.vcf" "$work/up-got.vcf" && found=yes && break
+            sleep 1
+        done
+    fi
+    if [ -n "$found" ]; then
+        pass "$arch a card the laptop syncs is served by the contacts VM, byte for byte ($((($(date +%s%N) - started) / 1000000)) ms after the sync)"
+    else
+        fail "$arch the laptop's card on the contacts VM: $(cat "$work/up-got.vcf") $(tail -5 "$store/local/unikernel/contacts.console")"
     fi
 }
 

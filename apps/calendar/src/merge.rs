@@ -28,11 +28,18 @@
 use kith_dav::component::Component;
 use kith_dav::contentline::Line;
 use kith_dav::merge::{self, Rule, Schema, Tie};
-use kith_store::{ContentMerge, Merged};
+use std::sync::Arc;
+
+use kith_store::{ContentMerge, Merged, Mergers};
 
 /// The store's merge function for iCalendar files.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IcalMerge;
+
+/// Registers [`IcalMerge`] for the files calendars keep (`.ics`).
+pub fn register(mergers: &mut Mergers) {
+    mergers.register(kith_store::Rule::Suffix(".ics".into()), Arc::new(IcalMerge));
+}
 
 impl ContentMerge for IcalMerge {
     fn merge(&self, base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Merged {

@@ -27,11 +27,18 @@
 use kith_dav::component::Component;
 use kith_dav::contentline::Line;
 use kith_dav::merge::{self, Rule, Schema, Tie};
-use kith_store::{ContentMerge, Merged};
+use std::sync::Arc;
+
+use kith_store::{ContentMerge, Merged, Mergers};
 
 /// The store's merge function for vCard files.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VcardMerge;
+
+/// Registers [`VcardMerge`] for the files contacts keep (`.vcf`).
+pub fn register(mergers: &mut Mergers) {
+    mergers.register(kith_store::Rule::Suffix(".vcf".into()), Arc::new(VcardMerge));
+}
 
 impl ContentMerge for VcardMerge {
     fn merge(&self, base: Option<&[u8]>, ours: Option<&[u8]>, theirs: Option<&[u8]>) -> Merged {

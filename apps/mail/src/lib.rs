@@ -21,6 +21,30 @@ pub mod smtp;
 
 pub use flags::FlagsMerge;
 
+use std::sync::Arc;
+
+use kith_store::{Mergers, Rule};
+use mailbox::CounterMerge;
+
+/// A mailbox's own counters: removing one while the other side counts on conflicts.
+const MAILBOX_COUNTER: CounterMerge = CounterMerge {
+    removal_wins: false,
+};
+
+/// Registers mail's merges for the files it keeps: a message's flags (`.flags`) as
+/// sets, a mailbox's counters (`/.uidnext`, `/.modseq`) and a message's `.modseq` as the
+/// larger number (an expunge beats a message's counter).
+pub fn register_mergers(mergers: &mut Mergers) {
+    mergers
+        .register(Rule::Suffix(".flags".into()), Arc::new(FlagsMerge))
+        .register(Rule::Suffix("/.uidnext".into()), Arc::new(MAILBOX_COUNTER))
+        .register(Rule::Suffix("/.modseq".into()), Arc::new(MAILBOX_COUNTER))
+        .register(
+            Rule::Suffix(".modseq".into()),
+            Arc::new(CounterMerge { removal_wins: true }),
+        );
+}
+
 /// Checks a user's password, for IMAP and submission sign-in; the `kith` CLI backs it
 /// with the accounts of `kith user add`.
 pub trait Accounts: Send + Sync {

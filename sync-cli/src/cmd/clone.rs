@@ -86,7 +86,7 @@ impl Clone {
         );
         config.save(&dir)?;
         let fetched = remote::Link::open(&url, &joining.credentials)
-            .and_then(|mut link| remote::fetch(&store, "origin", &mut link))
+            .and_then(|mut link| link.fetch(&store, "origin"))
             .with_context(|| {
                 let dir = dir.display();
                 format!("cloning {url}: the replica at {dir} is set up; `kith --store {dir} sync` finishes the copy")

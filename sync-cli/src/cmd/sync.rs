@@ -54,7 +54,7 @@ impl Fetch {
         let (name, r) = ctx.config.remote(self.remote.as_deref())?;
         let url = Url::parse(&r.url)?;
         let mut link = remote::Link::open(&url, &remote::credentials(ctx)?)?;
-        let fetched = remote::fetch(&ctx.store, &name, &mut link)?;
+        let fetched = link.fetch(&ctx.store, &name)?;
         if ctx.global.json {
             crate::output::print_json(&fetched)?;
         } else {
@@ -69,7 +69,7 @@ impl Push {
         let (name, r) = ctx.config.remote(self.remote.as_deref())?;
         let url = Url::parse(&r.url)?;
         let mut link = remote::Link::open(&url, &remote::credentials(ctx)?)?;
-        let pushed = remote::push(&ctx.store, &name, ctx.branch(), &mut link)?;
+        let pushed = link.push(&ctx.store, &name, ctx.branch())?;
         if ctx.global.json {
             crate::output::print_json(&pushed)?;
         } else {

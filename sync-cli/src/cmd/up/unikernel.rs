@@ -6,8 +6,11 @@
 //! disk write` does, and kept afterwards, since it is that VM's replica. The VMs share
 //! only QEMU's user network: every port a service listens on is forwarded from a free
 //! port on 127.0.0.1, and the mail VM asks the DNS VM, through the host's forward, for
-//! its SPF, DKIM and DMARC records. The endpoints are registered as `kith up`
-//! registers its own, so `kith status` lists them; SIGINT or SIGTERM stops every VM.
+//! its SPF, DKIM and DMARC records. The contacts, calendar and mail VMs keep their
+//! replicas in step through the sync VM (`--sync`, reached the same way), as the user's
+//! devices do, so a card written to one VM reaches every replica. The endpoints are
+//! registered as `kith up` registers its own, so `kith status` lists them; SIGINT or
+//! SIGTERM stops every VM.
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -46,16 +49,12 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
         .build()?;
     let _guard = rt.enter();
     build::install_toolchain(arch)?;
+    let plans = Plan::all(services)?;
     let mut vms = Vec::new();
-    let mut dns_port = None;
-    for &service in services {
+    for (&service, plan) in services.iter().zip(plans) {
         let image = dir.join(format!("{}-{}.img", service_name(service), arch.name()));
         build::build_image(service.package(), arch, true, &image)?;
         let disk = prepare_disk(ctx, &dir, service)?;
-        let plan = Plan::new(service, dns_port)?;
-        if service == Service::Dns {
-            dns_port = Some(plan.ports[0].host);
-        }
         vms.push(boot(&dir, service, &image, &disk, memory, plan)?);
     }
     let result = rt.block_on(serve(ctx, &mut vms));
@@ -103,7 +102,39 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(service: Service, dns_port: Option<u16>) -> Result<Plan> {
+    /// Every service's plan: ports first, so each VM can be told where the DNS and
+    /// sync VMs are (through the host, 10.0.2.2) whatever the boot order.
+    fn all(services: &[Service]) -> Result<Vec<Plan>> {
+        let mut plans = services
+            .iter()
+            .map(|&s| Plan::ports(s))
+            .collect::<Result<Vec<_>>>()?;
+        let host_port = |wanted: Service| {
+            let at = services.iter().position(|&s| s == wanted)?;
+            Some(plans[at].ports[0].host)
+        };
+        let (dns, sync) = (host_port(Service::Dns), host_port(Service::Sync));
+        for (plan, &service) in plans.iter_mut().zip(services) {
+            plan.args = Plan::args(service, &plan.ports, dns, sync);
+        }
+        Ok(plans)
+    }
+
+    /// The program's arguments: its port or (mail) its name server, and the sync VM.
+    fn args(service: Service, ports: &[Port], dns: Option<u16>, sync: Option<u16>) -> Vec<String> {
+        let mut args = match (service, dns) {
+            (Service::Mail, Some(port)) => vec![format!("10.0.2.2:{port}")],
+            (Service::Mail, None) => Vec::new(),
+            _ => vec![ports[0].guest.to_string()],
+        };
+        if let (Service::Contacts | Service::Calendar | Service::Mail, Some(port)) = (service, sync) {
+            args.extend(["--sync".to_string(), format!("10.0.2.2:{port}")]);
+        }
+        args
+    }
+
+    /// The service's ports, each forwarded from a free host port.
+    fn ports(service: Service) -> Result<Plan> {
         let ports: &[(&str, u16, bool)] = match service {
             Service::Dns => &[("dns", 53, true)],
             Service::Sync => &[("kith", 7447, false)],
@@ -127,13 +158,10 @@ impl Plan {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let args = match (service, dns_port) {
-            // The DNS VM, as the mail VM reaches it: through the host (10.0.2.2).
-            (Service::Mail, Some(port)) => vec![format!("10.0.2.2:{port}")],
-            (Service::Mail, None) => Vec::new(),
-            _ => vec![ports[0].guest.to_string()],
-        };
-        Ok(Plan { ports, args })
+        Ok(Plan {
+            ports,
+            args: Vec::new(),
+        })
     }
 
     fn endpoints(&self) -> Vec<String> {

@@ -5,7 +5,9 @@
 //! same server as `kith serve contacts|calendar`: kith-dav's [`server::start`]. The
 //! certificate is the store's `dav` service certificate with the zone's root after it, and
 //! its key comes from the disk's `local/services` branch, where `kith disk write` puts the
-//! replica's service keys. Accounts are those of `kith user add`.
+//! replica's service keys. Accounts are those of `kith user add`. With `--sync HOST:PORT`
+//! the disk's store syncs with that sync service ([`kith_image::replica`]), merging with
+//! the kind's merge functions.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -13,16 +15,26 @@ use std::sync::Arc;
 
 use kith_dav::{CollectionKind, Dav, server, tls};
 use kith_identity::enroll::{Site, service_path};
-use kith_store::{MAIN, Store};
+use kith_image::replica::Replica;
+use kith_store::{MAIN, Mergers, Store};
 
 /// Serves `kind` as the service `name` ("contacts", "calendar"; it names the log lines and
-/// the commits' author, `NAME-image`) and prints "NAME: serving ZONE on port PORT" once it
-/// listens; returns only on an error, which it prints.
-pub fn main(name: &str, kind: Arc<dyn CollectionKind>) -> ExitCode {
-    kith_image::main(name, || serve(name, kind))
+/// the commits' author, `NAME-image`), whose files `register` registers the merge
+/// functions of, and prints "NAME: serving ZONE on port PORT" once it listens; returns
+/// only on an error, which it prints.
+pub fn main(
+    name: &'static str,
+    kind: Arc<dyn CollectionKind>,
+    register: fn(&mut Mergers),
+) -> ExitCode {
+    kith_image::main(name, || serve(name, kind, register))
 }
 
-fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> kith_image::Result<()> {
+fn serve(
+    name: &'static str,
+    kind: Arc<dyn CollectionKind>,
+    register: fn(&mut Mergers),
+) -> kith_image::Result<()> {
     let port = kith_image::port_argument(443)?;
     let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?;
@@ -33,7 +45,7 @@ fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> kith_image::Result<()> {
     runtime.block_on(async {
         // Inside the runtime: the handler starts its commit writer task.
         let dav = Arc::new(Dav::new(kith_dav::Config {
-            store,
+            store: store.clone(),
             branch: MAIN.to_string(),
             author: format!("{name}-image"),
             kinds: vec![kind],
@@ -41,6 +53,15 @@ fn serve(name: &str, kind: Arc<dyn CollectionKind>) -> kith_image::Result<()> {
         let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         let running = server::start(dav, tls, listen).await?;
         println!("{name}: serving {origin} on port {}", running.addr.port());
+        let mut mergers = Mergers::new();
+        register(&mut mergers);
+        Replica {
+            name,
+            credentials: Replica::credentials(&store, &site, "dav")?,
+            store,
+            mergers,
+        }
+        .start()?;
         std::future::pending::<()>().await;
         Ok(())
     })

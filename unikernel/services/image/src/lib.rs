@@ -1,9 +1,12 @@
 //! What every service image shares (`kith-dns-image`, the DAV images, `kith-sync-image`,
 //! `kith-mail-image`): the kernel linked in, the store opened on the virtio-blk disk
 //! `/dev/vda` that `kith disk write` prepared on a host, the secrets that command put on
-//! the disk's [`SERVICE_KEYS`] branch, the port argument, and a `main` that prints an
-//! error as `NAME: error` and exits with status 1. Each image is then a thin binary that
-//! starts its service the way `kith serve NAME` does.
+//! the disk's [`SERVICE_KEYS`] branch, the arguments, a `main` that prints an error as
+//! `NAME: error` and exits with status 1, and the [`replica`] thread that syncs the disk's
+//! store with the sync VM's. Each image is then a thin binary that starts its service the
+//! way `kith serve NAME` does.
+
+pub mod replica;
 
 #[cfg(target_os = "hermit")]
 use kith_unikernel as _;
@@ -63,10 +66,40 @@ replica that made the zone"
     Ok(secret(store, &format!("{service}.key"))?.ok_or(missing)?)
 }
 
+/// The option naming the sync service to keep the replica in step with.
+const SYNC_OPTION: &str = "--sync";
+
+/// The `n`th (from 0) program argument that is not `--sync HOST:PORT`.
+pub fn argument(n: usize) -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    let mut positional = Vec::new();
+    while let Some(arg) = args.next() {
+        if arg == SYNC_OPTION {
+            args.next();
+        } else {
+            positional.push(arg);
+        }
+    }
+    positional.into_iter().nth(n)
+}
+
 /// The first argument as a port, `default` without one.
 pub fn port_argument(default: u16) -> Result<u16> {
-    match std::env::args().nth(1) {
+    match argument(0) {
         Some(port) => Ok(port.parse().map_err(|_| format!("not a port: {port}"))?),
         None => Ok(default),
     }
+}
+
+/// The sync service of `--sync HOST:PORT`, if given.
+pub fn sync_argument() -> Result<Option<(String, u16)>> {
+    let mut args = std::env::args().skip_while(|a| a != SYNC_OPTION);
+    if args.next().is_none() {
+        return Ok(None);
+    }
+    let peer = args.next().ok_or("--sync takes HOST:PORT")?;
+    let bad = || format!("--sync takes HOST:PORT, not {peer:?}");
+    let (host, port) = peer.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    Ok(Some((host.trim_matches(['[', ']']).to_string(), port)))
 }

@@ -5,8 +5,9 @@
 //! queue. TLS presents the store's `mail` service certificate with the key `kith disk
 //! write` put on the disk's `local/services` branch, beside the zone's DKIM key, which
 //! signs outbound mail. SPF, DKIM and DMARC checks and MX lookups ask the name server
-//! given as the only argument (default 10.0.2.3:53, QEMU's user network); a DNS failure
-//! never refuses mail. It prints "mail: serving ZONE on ports 25 587 465 993".
+//! given as the argument (default 10.0.2.3:53, QEMU's user network); a DNS failure
+//! never refuses mail. `--sync HOST:PORT` keeps the replica in step with that sync
+//! service, merging flags as sets. It prints "mail: serving ZONE on ports 25 587 465 993".
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -15,10 +16,11 @@ use std::time::Duration;
 
 use kith_identity::enroll::DKIM_SELECTOR;
 use kith_identity::link::Credentials;
+use kith_image::replica::Replica;
 use kith_mail::smtp::server::{self, Service, Tls};
 use kith_mail::smtp::{self, auth::Checker, writer};
 use kith_mail::{Accounts, imap, queue};
-use kith_store::{MAIN, Store};
+use kith_store::{MAIN, Mergers, Store};
 /// The name server without an argument: QEMU user networking's.
 const RESOLVER: &str = "10.0.2.3:53";
 /// The largest message taken, as `kith serve mail` takes by default.
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> kith_image::Result<()> {
-    let resolver: SocketAddr = match std::env::args().nth(1) {
+    let resolver: SocketAddr = match kith_image::argument(0) {
         Some(addr) => addr.parse().map_err(|_| format!("not a name server address: {addr}"))?,
         None => RESOLVER.parse()?,
     };
@@ -41,7 +43,8 @@ fn serve() -> kith_image::Result<()> {
     let host = format!("mail.{domain}");
     let key = kith_image::service_key(&store, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
-    let tls = Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
+    let credentials = Credentials::of_service_key(&site, "mail", &key)?;
+    let tls = credentials.public_server_config_with(provider)?;
     let runtime = runtime()?;
     let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
         store.clone(),
@@ -87,13 +90,22 @@ fn serve() -> kith_image::Result<()> {
         .run(),
     );
     let imap = imap::Config {
-        store,
+        store: store.clone(),
         branch: MAIN.to_string(),
         author: "mail-image".into(),
         accounts,
     };
     imap::server::start(imap, tls, any(993))?;
     println!("mail: serving {origin} on ports 25 587 465 993");
+    let mut mergers = Mergers::new();
+    kith_mail::register_mergers(&mut mergers);
+    Replica {
+        name: "mail",
+        credentials,
+        store,
+        mergers,
+    }
+    .start()?;
     loop {
         std::thread::park();
     }
