@@ -38,7 +38,7 @@ pub const DKIM_SELECTOR: &str = "kith";
 /// A service of the suite: its certificate's name, SRV records and TLS ports.
 #[derive(Clone, Copy, Debug)]
 pub struct Service {
-    /// The service name (`mail`, `dav`, `sync`).
+    /// The service name (`mail`, `dav`, `sync`, `dns`).
     pub name: &'static str,
     /// SRV owner labels (relative to the zone) and the port each names.
     pub srv: &'static [(&'static str, u16)],
@@ -66,6 +66,13 @@ pub const SERVICES: &[Service] = &[
         name: "sync",
         srv: &[("_kith-sync._tcp", 7447)],
         tls_ports: &[7447],
+    },
+    // The name server publishes nothing of its own; its certificate is what the DNS
+    // unikernel syncs its replica with.
+    Service {
+        name: "dns",
+        srv: &[],
+        tls_ports: &[],
     },
 ];
 

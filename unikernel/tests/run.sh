@@ -856,6 +856,13 @@ check_up() {
     else
         fail "$arch after kith up --unikernel stopped: $(pgrep -af "[q]emu-system.*$store" | head -3)"
     fi
+    # Every disk (read once the VMs are stopped) holds its own service's key and no other.
+    if [ "$("$kith" --store "disk:$store/local/unikernel/contacts.raw" --branch local/services ls / | tr '\n' ' ')" = "dav.key " ] &&
+        [ "$("$kith" --store "disk:$store/local/unikernel/mail.raw" --branch local/services ls / | tr '\n' ' ')" = "dkim.key mail.key " ]; then
+        pass "$arch each VM's disk holds only its own service's key"
+    else
+        fail "$arch the keys on the VMs' disks"
+    fi
 }
 
 # check_up_sync ARCH STORE: with kith up's VMs running, a card PUT to the contacts
@@ -902,6 +909,23 @@ check_up_sync() {
         pass "$arch a card the laptop syncs is served by the contacts VM, byte for byte ($((($(date +%s%N) - started) / 1000000)) ms after the sync)"
     else
         fail "$arch the laptop's card on the contacts VM: $(cat "$work/up-got.vcf") $(tail -5 "$store/local/unikernel/contacts.console")"
+    fi
+    # A record the laptop adds to the zone is published by the DNS VM.
+    found=''
+    if printf 'phone.up.home.arpa. 300 IN A 192.0.2.44\n' |
+        "$kith" --store "$laptop" put /identity/zone/phone >/dev/null &&
+        "$kith" --store "$laptop" sync >/dev/null; then
+        started=$(date +%s%N)
+        for _ in $(seq 1 60); do
+            [ "$(kdig @127.0.0.1 -p "$(endpoint dns)" +short +timeout=2 A phone.up.home.arpa)" = 192.0.2.44 ] &&
+                found=yes && break
+            sleep 1
+        done
+    fi
+    if [ -n "$found" ]; then
+        pass "$arch a record the laptop syncs is published by the DNS VM ($((($(date +%s%N) - started) / 1000000)) ms after the sync)"
+    else
+        fail "$arch the laptop's record on the DNS VM: $(tail -5 "$store/local/unikernel/dns.console")"
     fi
 }
 

@@ -25,7 +25,7 @@ use crate::context::Context;
 pub const SERVICE_KEYS: &str = "local/services";
 
 /// The services whose keys an image may need.
-const SERVICES: &[&str] = &["dav", "mail", "sync"];
+const SERVICES: &[&str] = &["dav", "mail", "sync", "dns"];
 
 /// Disk images holding a store, for unikernel services.
 #[derive(Args, Debug)]
@@ -54,6 +54,10 @@ pub struct Write {
     /// The size of a new image in MiB (an existing one keeps its size)
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub size: u64,
+    /// Put only this service's key on the image (dav, mail, sync, dns; repeatable; mail
+    /// brings the DKIM key) [default: every service key]
+    #[arg(long = "key", value_name = "SERVICE", value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
+    pub keys: Vec<String>,
 }
 
 impl Disk {
@@ -80,7 +84,11 @@ impl Write {
         for (name, head) in &branches {
             disk.set_branch(name, None, Some(*head))?;
         }
-        let keys = copy_service_keys(&Local::new(&ctx.dir), &disk, &ctx.author())?;
+        let services: Vec<&str> = match self.keys.is_empty() {
+            true => SERVICES.to_vec(),
+            false => self.keys.iter().map(String::as_str).collect(),
+        };
+        let keys = copy_service_keys(&Local::new(&ctx.dir), &disk, &services, &ctx.author())?;
         Ok(Written {
             objects,
             branches: branches.len(),
@@ -136,18 +144,25 @@ fn copy_objects(from: &Store, to: &Store) -> Result<u64> {
     Ok(copied)
 }
 
-/// Writes the replica's service keys and DKIM key onto `disk`'s [`SERVICE_KEYS`] branch;
-/// returns how many.
-fn copy_service_keys(local: &Local, disk: &Store, author: &str) -> Result<usize> {
+/// Writes the replica's keys of `services` (and the DKIM key with mail's) onto `disk`'s
+/// [`SERVICE_KEYS`] branch; returns how many.
+fn copy_service_keys(
+    local: &Local,
+    disk: &Store,
+    services: &[&str],
+    author: &str,
+) -> Result<usize> {
     let mut tx = disk.transaction(SERVICE_KEYS)?;
     let mut copied = 0;
-    for service in SERVICES {
+    for service in services {
         if let Some(key) = local.read(&local::service_key(service))? {
             tx.put(&format!("{service}.key"), &key)?;
             copied += 1;
         }
     }
-    if let Some(key) = local.read(local::DKIM_KEY)? {
+    if services.contains(&"mail")
+        && let Some(key) = local.read(local::DKIM_KEY)?
+    {
         tx.put(local::DKIM_KEY, &key)?;
         copied += 1;
     }

@@ -6,9 +6,10 @@
 //! disk write` does, and kept afterwards, since it is that VM's replica. The VMs share
 //! only QEMU's user network: every port a service listens on is forwarded from a free
 //! port on 127.0.0.1, and the mail VM asks the DNS VM, through the host's forward, for
-//! its SPF, DKIM and DMARC records. The contacts, calendar and mail VMs keep their
+//! its SPF, DKIM and DMARC records. The DNS, contacts, calendar and mail VMs keep their
 //! replicas in step through the sync VM (`--sync`, reached the same way), as the user's
-//! devices do, so a card written to one VM reaches every replica. The endpoints are
+//! devices do, so a card written to one VM reaches every replica. Each disk carries its
+//! own service's key and no other. The endpoints are
 //! registered as `kith up` registers its own, so `kith status` lists them; SIGINT or
 //! SIGTERM stops every VM.
 
@@ -69,13 +70,19 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
     result
 }
 
-/// The service's disk: kept when it exists (the VM's replica), else written from the store.
+/// The service's disk: kept when it exists (the VM's replica), else written from the
+/// store with that service's own key and no other.
 fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> {
     let path = dir.join(format!("{}.raw", service_name(service)));
     if !path.exists() {
+        let key = match service {
+            Service::Contacts | Service::Calendar => "dav".to_string(),
+            other => service_name(other),
+        };
         let write = disk::Write {
             disk: path.clone(),
             size: DISK_MIB,
+            keys: vec![key],
         };
         let written = write.write(ctx)?;
         eprintln!("kith: {}: {written}", path.display());
@@ -127,7 +134,9 @@ impl Plan {
             (Service::Mail, None) => Vec::new(),
             _ => vec![ports[0].guest.to_string()],
         };
-        if let (Service::Contacts | Service::Calendar | Service::Mail, Some(port)) = (service, sync) {
+        if let (Service::Dns | Service::Contacts | Service::Calendar | Service::Mail, Some(port)) =
+            (service, sync)
+        {
             args.extend(["--sync".to_string(), format!("10.0.2.2:{port}")]);
         }
         args

@@ -45,7 +45,7 @@ fn serve(
     runtime.block_on(async {
         // Inside the runtime: the handler starts its commit writer task.
         let dav = Arc::new(Dav::new(kith_dav::Config {
-            store: store.clone(),
+            store,
             branch: MAIN.to_string(),
             author: format!("{name}-image"),
             kinds: vec![kind],
@@ -57,8 +57,8 @@ fn serve(
         register(&mut mergers);
         Replica {
             name,
-            credentials: Replica::credentials(&store, &site, "dav")?,
-            store,
+            site,
+            service: "dav",
             mergers,
         }
         .start()?;

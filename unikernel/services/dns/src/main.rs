@@ -1,9 +1,11 @@
 //! The DNS service as its own image: opens the Kith store on the virtio-blk disk
 //! `/dev/vda` (prepared on a host with `kith disk write`) and serves the zone held on its
 //! `main` branch with kith-identity's authoritative server ([`Server::handle`]), over UDP
-//! and TCP on the port given as the only argument (default 53). It prints
+//! and TCP on the port given as the argument (default 53). It prints
 //! "dns: serving ZONE on port PORT" once it listens, and reloads the zone when the branch
-//! moves. The TSIG secrets are not on the disk, so signed updates are refused for now.
+//! moves: with `--sync HOST:PORT`, also when a record changed on another replica reaches
+//! it through that sync service (its `dns` service key on the disk proves it). The TSIG
+//! secrets are not on the disk, so signed updates are refused for now.
 //!
 //! The network shell is plain blocking std sockets, one thread per TCP connection, not
 //! kith-identity's tokio shell (`dns::net`): that one needs `getsockname`, `FIONBIO` and
@@ -15,7 +17,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use kith_identity::dns::{Server, Transport};
-use kith_store::{MAIN, Store};
+use kith_image::replica::Replica;
+use kith_store::{MAIN, Mergers, Store};
 
 fn main() -> ExitCode {
     kith_image::main("dns", serve)
@@ -25,13 +28,21 @@ fn serve() -> kith_image::Result<()> {
     let port = kith_image::port_argument(53)?;
     let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?;
-    let server = Arc::new(Server::open(site)?);
+    let server = Arc::new(Server::open(site.clone())?);
     let udp = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))?;
     let tcp = TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))?;
     follow(&store, Arc::clone(&server));
     let tcp_server = Arc::clone(&server);
     std::thread::spawn(move || accept(&tcp_server, &tcp));
     println!("dns: serving {origin} on port {port}");
+    // Zone files merge only when the sides agree: this replica never writes them.
+    Replica {
+        name: "dns",
+        site,
+        service: "dns",
+        mergers: Mergers::new(),
+    }
+    .start()?;
     let mut buf = vec![0; 65_535];
     loop {
         let (len, peer) = udp.recv_from(&mut buf)?;

@@ -30,35 +30,58 @@ const REMOTE: &str = "sync";
 pub struct Replica {
     /// The image's name, for its console lines and merge commits (`NAME-image`).
     pub name: &'static str,
-    /// The store on the disk.
-    pub store: Store,
-    /// The certificate and key the image proves itself with.
-    pub credentials: Credentials,
+    /// The site of the store on the disk.
+    pub site: Site,
+    /// The service whose certificate, with its key from the disk, the image proves
+    /// itself with (`dav` for contacts and calendar).
+    pub service: &'static str,
     /// The merge functions of the files this service writes.
     pub mergers: Mergers,
 }
 
-impl Replica {
-    /// This image's service credentials: the stored certificate of `service` with the
-    /// key from the disk.
-    pub fn credentials(store: &Store, site: &Site, service: &str) -> crate::Result<Credentials> {
-        let key = crate::service_key(store, service)?;
-        Ok(Credentials::of_service_key(site, service, &key)?)
-    }
+/// A [`Replica`] ready to sync.
+struct Syncing {
+    name: &'static str,
+    store: Store,
+    credentials: Credentials,
+    mergers: Mergers,
+}
 
+impl Replica {
     /// Starts syncing with the `--sync HOST:PORT` argument's service on a thread of its
-    /// own; without that argument the replica stays on its own and this says so.
+    /// own. Without that argument, or without the service's key on the disk, the
+    /// replica stays on its own and the console says why; the service serves either way.
     pub fn start(self) -> crate::Result<()> {
+        let name = self.name;
         let Some((host, port)) = crate::sync_argument()? else {
-            println!("{}: no --sync HOST:PORT given: this replica does not sync", self.name);
+            println!("{name}: no --sync HOST:PORT given: this replica does not sync");
             return Ok(());
         };
-        let events = self.store.watch();
+        let store = self.site.store.clone();
+        let credentials = crate::service_key(&store, self.service)
+            .and_then(|key| Ok(Credentials::of_service_key(&self.site, self.service, &key)?));
+        let credentials = match credentials {
+            Ok(credentials) => credentials,
+            Err(e) => {
+                eprintln!("{name}: {e}; this replica does not sync");
+                return Ok(());
+            }
+        };
+        let events = store.watch();
+        let syncing = Syncing {
+            name,
+            store,
+            credentials,
+            mergers: self.mergers,
+        };
         std::thread::Builder::new()
             .name("replica-sync".into())
-            .spawn(move || self.run(&host, port, &events))?;
+            .spawn(move || syncing.run(&host, port, &events))?;
         Ok(())
     }
+}
+
+impl Syncing {
 
     /// Dials, syncs until the link fails, and dials again, forever.
     fn run(&self, host: &str, port: u16, events: &Receiver<RefEvent>) {

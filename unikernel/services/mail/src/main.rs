@@ -43,8 +43,7 @@ fn serve() -> kith_image::Result<()> {
     let host = format!("mail.{domain}");
     let key = kith_image::service_key(&store, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
-    let credentials = Credentials::of_service_key(&site, "mail", &key)?;
-    let tls = credentials.public_server_config_with(provider)?;
+    let tls = Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
     let runtime = runtime()?;
     let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
         store.clone(),
@@ -90,7 +89,7 @@ fn serve() -> kith_image::Result<()> {
         .run(),
     );
     let imap = imap::Config {
-        store: store.clone(),
+        store,
         branch: MAIN.to_string(),
         author: "mail-image".into(),
         accounts,
@@ -101,8 +100,8 @@ fn serve() -> kith_image::Result<()> {
     kith_mail::register_mergers(&mut mergers);
     Replica {
         name: "mail",
-        credentials,
-        store,
+        site,
+        service: "mail",
         mergers,
     }
     .start()?;
