@@ -114,7 +114,12 @@ impl<P: Progress> Peer<P> {
             return Err(Error::EmptyBranch(branch.to_string()));
         };
         let refusal = Arc::new(Mutex::new(None));
-        let pick = pick_update(store.clone(), branch.to_string(), local, Arc::clone(&refusal));
+        let pick = pick_update(
+            store.clone(),
+            branch.to_string(),
+            local,
+            Arc::clone(&refusal),
+        );
         let mut client = PushClient::new(store.clone(), pick);
         self.run(&mut client, "pushing", |_| String::new())?;
         if let Some(reason) = refusal.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -158,11 +163,15 @@ impl<P: Progress> Peer<P> {
                     }
                     MergeOutcome::Merged { conflicts, .. } => {
                         synced.merge = Some(Merge::Merged);
-                        synced.conflicts.extend(conflicts.into_iter().map(|c| c.path));
+                        synced
+                            .conflicts
+                            .extend(conflicts.into_iter().map(|c| c.path));
                     }
                 }
             }
-            synced.changes.extend(store.diff(&before, &store.head_tree(branch)?)?);
+            synced
+                .changes
+                .extend(store.diff(&before, &store.head_tree(branch)?)?);
             synced.pushed = match store.head(branch)? {
                 Some(ours) if Some(ours) != store.head(&tracking)? => {
                     self.push(store, remote, branch)?

@@ -97,7 +97,10 @@ impl Progress for Bar {
     fn moved(&mut self, what: &str, traffic: &Traffic, detail: &str) {
         let bar = self.0.get_or_insert_with(|| crate::output::transfer(what));
         bar.set_position(traffic.received);
-        bar.set_message(format!("{what} {detail} ({} sent)", HumanBytes(traffic.sent)));
+        bar.set_message(format!(
+            "{what} {detail} ({} sent)",
+            HumanBytes(traffic.sent)
+        ));
     }
 
     fn ended(&mut self) {

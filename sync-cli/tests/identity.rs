@@ -262,3 +262,51 @@ fn up_serves_only_the_services_asked_for() {
         "an unknown service is refused with the list of services: {refused}"
     );
 }
+
+#[test]
+fn disk_write_puts_every_service_key_or_only_those_named() {
+    let k = identity();
+    let disk = k.dir.path().join("all.raw");
+    let disk = disk.to_str().unwrap();
+    assert!(
+        k.ok(&["disk", "write", disk, "--size", "8"])
+            .contains("5 service keys")
+    );
+    // The keys on a disk's `local/services` branch, listed by `kith` on that disk.
+    let keys = |disk: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kith"))
+            .args([
+                "--store",
+                &format!("disk:{disk}"),
+                "--branch",
+                "local/services",
+            ])
+            .args(["ls", "/"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        keys(disk),
+        "dav.key\ndkim.key\ndns.key\nmail.key\nsync.key\n"
+    );
+    let mail = k.dir.path().join("mail.raw");
+    let mail = mail.to_str().unwrap();
+    k.ok(&["disk", "write", mail, "--size", "8", "--key", "mail"]);
+    assert_eq!(
+        keys(mail),
+        "dkim.key\nmail.key\n",
+        "mail brings the DKIM key, nothing else"
+    );
+    let dav = k.dir.path().join("dav.raw");
+    let dav = dav.to_str().unwrap();
+    k.ok(&["disk", "write", dav, "--size", "8", "--key", "dav"]);
+    assert_eq!(keys(dav), "dav.key\n");
+    let refused = k.fails(&["disk", "write", dav, "--key", "printer"]);
+    assert!(refused.contains("possible values"), "{refused}");
+}

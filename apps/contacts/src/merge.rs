@@ -37,7 +37,10 @@ pub struct VcardMerge;
 
 /// Registers [`VcardMerge`] for the files contacts keep (`.vcf`).
 pub fn register(mergers: &mut Mergers) {
-    mergers.register(kith_store::Rule::Suffix(".vcf".into()), Arc::new(VcardMerge));
+    mergers.register(
+        kith_store::Rule::Suffix(".vcf".into()),
+        Arc::new(VcardMerge),
+    );
 }
 
 impl ContentMerge for VcardMerge {

@@ -28,8 +28,8 @@ use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::socket::{AnySocket, dhcpv4, tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
-    Ipv6Address, Ipv6Cidr,
+    EthernetAddress, HardwareAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr, Ipv6Address,
+    Ipv6Cidr,
 };
 use virtio_drivers::device::net::{TxBuffer, VirtIONet};
 use virtio_drivers::transport::DeviceType;
@@ -157,7 +157,10 @@ impl Addresses {
     fn parse(cmdline: &str) -> Self {
         let mut v4 = Some(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24));
         let mut gw4 = Ipv4Address::new(10, 0, 2, 2);
-        let mut v6 = Some(Ipv6Cidr::new(Ipv6Address::new(0xfec0, 0, 0, 0, 0, 0, 0, 0x15), 64));
+        let mut v6 = Some(Ipv6Cidr::new(
+            Ipv6Address::new(0xfec0, 0, 0, 0, 0, 0, 0, 0x15),
+            64,
+        ));
         let mut gw6 = Ipv6Address::new(0xfec0, 0, 0, 0, 0, 0, 0, 2);
         let kernel_args = cmdline.split("--").next().unwrap_or("");
         for arg in kernel_args.split_whitespace() {

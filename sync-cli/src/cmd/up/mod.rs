@@ -25,8 +25,10 @@ use crate::context::{Config, Context, store_dir};
 /// With --unikernel each service runs as its own VM image instead (built with `kith
 /// build`, booted with QEMU as `kith run` boots it) on a disk of its own, written from
 /// this store on the first run and kept afterwards in the store's local/unikernel/
-/// folder (delete NAME.raw there to write it afresh); every port is forwarded from a
-/// free port on 127.0.0.1.
+/// folder (delete NAME.raw there to write it afresh), holding that service's key and no
+/// other; every port is forwarded from a free port on 127.0.0.1 (sync from 7447 when
+/// free). The VMs keep their replicas in step through the sync VM, which other replicas
+/// `kith clone` and `kith sync` with as with any sync service.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
 kith up                                    every service as a process on this store\n  \

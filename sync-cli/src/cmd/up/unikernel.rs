@@ -3,15 +3,15 @@
 //! Each service's image is built with `kith build`'s code (cargo reuses its work after
 //! the first build) into `<store>/local/unikernel/`, and boots under QEMU as `kith run`
 //! boots it, on a disk of its own: written from this store on the first run, as `kith
-//! disk write` does, and kept afterwards, since it is that VM's replica. The VMs share
-//! only QEMU's user network: every port a service listens on is forwarded from a free
-//! port on 127.0.0.1, and the mail VM asks the DNS VM, through the host's forward, for
-//! its SPF, DKIM and DMARC records. The DNS, contacts, calendar and mail VMs keep their
-//! replicas in step through the sync VM (`--sync`, reached the same way), as the user's
-//! devices do, so a card written to one VM reaches every replica. Each disk carries its
-//! own service's key and no other. The endpoints are
-//! registered as `kith up` registers its own, so `kith status` lists them; SIGINT or
-//! SIGTERM stops every VM.
+//! disk write` does, with that service's key and no other, and kept afterwards, since it
+//! is that VM's replica. The VMs share only QEMU's user network: every port a service
+//! listens on is forwarded from a free port on 127.0.0.1 (sync from its published 7447
+//! when free, as `kith up` serves it), and the mail VM asks the DNS VM, through the
+//! host's forward, for its SPF, DKIM and DMARC records. The DNS, contacts, calendar and
+//! mail VMs keep their replicas in step through the sync VM (`--sync`, reached the same
+//! way), as the user's devices do, so a card written to one VM reaches every replica.
+//! The endpoints are registered as `kith up` registers its own, so `kith status` lists
+//! them; SIGINT or SIGTERM stops every VM.
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ use crate::cmd::build::{self, Arch, Service, service_name};
 use crate::cmd::disk;
 use crate::cmd::run::{Accel, Forward, Run};
 use crate::context::Context;
+use crate::remote::DEFAULT_PORT;
 use crate::running::{self, Registration};
 
 /// How long a VM may take from QEMU's start to its "serving" line (TCG is slow).
@@ -158,7 +159,13 @@ impl Plan {
         let ports = ports
             .iter()
             .map(|&(scheme, guest, udp)| {
-                let host = free_port(udp)?;
+                let host = match guest {
+                    // Sync on its published port when free, as `kith up` serves it.
+                    DEFAULT_PORT if TcpListener::bind((Ipv4Addr::LOCALHOST, guest)).is_ok() => {
+                        guest
+                    }
+                    _ => free_port(udp)?,
+                };
                 Ok(Port {
                     scheme,
                     host,

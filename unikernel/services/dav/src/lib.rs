@@ -76,5 +76,9 @@ fn server_tls(store: &Store, site: &Site) -> kith_image::Result<Arc<tls::ServerC
     let key = kith_image::service_key(store, "dav")?;
     let chain = format!("{}{}", String::from_utf8(cert)?, site.root_cert()?);
     let provider = kith_identity::verify::ed25519_provider();
-    Ok(tls::server_config_with(provider, &chain, &String::from_utf8(key)?)?)
+    Ok(tls::server_config_with(
+        provider,
+        &chain,
+        &String::from_utf8(key)?,
+    )?)
 }

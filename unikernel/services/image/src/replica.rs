@@ -82,7 +82,6 @@ impl Replica {
 }
 
 impl Syncing {
-
     /// Dials, syncs until the link fails, and dials again, forever.
     fn run(&self, host: &str, port: u16, events: &Receiver<RefEvent>) {
         let mut backoff = Duration::from_secs(1);
@@ -128,7 +127,10 @@ impl Syncing {
     fn report(&self, synced: &Synced) {
         let name = self.name;
         if !synced.changes.is_empty() {
-            println!("{name}: sync brought {} changed files", synced.changes.len());
+            println!(
+                "{name}: sync brought {} changed files",
+                synced.changes.len()
+            );
         }
         for path in &synced.conflicts {
             println!("{name}: sync left /{path} in conflict; both sides are kept");

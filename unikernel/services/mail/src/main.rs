@@ -34,7 +34,9 @@ fn main() -> ExitCode {
 
 fn serve() -> kith_image::Result<()> {
     let resolver: SocketAddr = match kith_image::argument(0) {
-        Some(addr) => addr.parse().map_err(|_| format!("not a name server address: {addr}"))?,
+        Some(addr) => addr
+            .parse()
+            .map_err(|_| format!("not a name server address: {addr}"))?,
         None => RESOLVER.parse()?,
     };
     let (store, site) = kith_image::open_site()?;
@@ -43,7 +45,8 @@ fn serve() -> kith_image::Result<()> {
     let host = format!("mail.{domain}");
     let key = kith_image::service_key(&store, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
-    let tls = Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
+    let tls =
+        Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
     let runtime = runtime()?;
     let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
         store.clone(),
