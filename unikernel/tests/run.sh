@@ -21,6 +21,10 @@
 # the sync service image (`kith build sync`; a laptop replica enrolled on the host
 # clones from it over mutual TLS and pushes a change with `kith sync`, which the
 # disk holds after the guest stops; x86_64 unless named),
+# the contacts image as a replica (`--sync` to `kith serve sync` on the host: a
+# card PUT to the guest reaches the host's store; with the sync service down, the
+# guest and the host each edit the card, and once it is back the guest merges
+# both edits property by property and pushes the merge; x86_64 unless named),
 # and the mail service image (`kith build mail`; swaks delivers to a user, python's
 # imaplib fetches the message over TLS byte for byte, relaying without AUTH is
 # refused, fsck on the host; x86_64 unless named), and `kith up --unikernel` (the
@@ -99,7 +103,7 @@ build() {
     # kith up builds its images itself; the tap check boots the https example.
     [ "$1" = up ] && { echo "(kith up)"; return 0; }
     [ "$1" = tap ] && what=(--example https)
-    case $1 in dns | contacts | calendar | sync | mail) what=("$1") ;; esac
+    case $1 in dns | contacts | calendar | sync | mail) what=("$1") ;; replica) what=(contacts) ;; esac
     "$kith" build "${what[@]}" --arch "$2" -o "$image" >"$log.out" 2>"$log.err" ||
         { cat "$log.err" >&2; return 1; }
     grep -qE "^$image \\([0-9]+ KB\\)$" "$log.out" || { cat "$log.out" >&2; return 1; }
@@ -457,11 +461,11 @@ dav_first() {
     printf '%s' "$answer"
 }
 
-# dav_boot NAME IMAGE DISK PORT [GUEST_PORT]: boots the service image NAME
-# (contacts, calendar, sync) listening on GUEST_PORT (default 443) forwarded
-# from PORT (see guest_boot).
+# dav_boot NAME IMAGE DISK PORT [GUEST_PORT [ARGS...]]: boots the service image
+# NAME (contacts, calendar, sync) listening on GUEST_PORT (default 443) forwarded
+# from PORT, with the program's further ARGS (see guest_boot).
 dav_boot() {
-    guest_boot "$1" "$2" "$3" --forward "$4:${5:-443}" -- "${5:-443}"
+    guest_boot "$1" "$2" "$3" --forward "$4:${5:-443}" -- "${5:-443}" "${@:6}"
 }
 
 # guest_boot NAME IMAGE DISK [KITH RUN OPTIONS...]: boots the service image NAME
@@ -865,6 +869,74 @@ check_up() {
     fi
 }
 
+# The contacts image syncing with `kith serve sync` on the host's store (the
+# guest reaches it as 10.0.2.2): a PUT reaches the host; edits made on both
+# sides while the sync service is down are merged by the guest once it is back.
+check_replica() {
+    local arch=$1 image=$2 disk="$work/replica-$arch.raw" store port sync_port sync_pid found=''
+    local path=/contacts/ada/default/grace.vcf
+    if ! store=$(contacts_site) ||
+        ! "$kith" --store "$store" disk write "$disk" --size 16 --key dav >/dev/null; then
+        fail "$arch kith disk write for the replica check"
+        return
+    fi
+    port=$(free_port)
+    sync_port=$(free_port)
+    serve_sync() {
+        "$kith" --store "$store" serve sync --listen "127.0.0.1:$sync_port" >"$work/replica-sync.out" 2>&1 &
+        sync_pid=$!
+    }
+    serve_sync
+    dav_boot contacts "$image" "$disk" "$port" 443 --sync "10.0.2.2:$sync_port"
+    local base=$'BEGIN:VCARD\r\nVERSION:4.0\r\nUID:replica-grace\r\nFN:Grace Hopper\r\nEND:VCARD\r\n'
+    printf '%s' "$base" >"$work/replica-base.vcf"
+    dav_code "$port" MKCOL contacts/ada/default/ -u ada:ada-pw >/dev/null
+    local put
+    put=$(dav_code "$port" PUT "${path#/}" -u ada:ada-pw -H "Content-Type: text/vcard" \
+        --data-binary "@$work/replica-base.vcf")
+    for _ in $(seq 1 60); do
+        "$kith" --store "$store" get "$path" 2>/dev/null | cmp -s - "$work/replica-base.vcf" && found=yes && break
+        sleep 0.5
+    done
+    if [ "$put" = 201 ] && [ -n "$found" ]; then
+        pass "$arch a card PUT to the contacts guest reaches the host's store through its sync service"
+    else
+        fail "$arch the guest's card on the host (PUT $put): $(tail -5 "$work/console")"
+    fi
+    # Both sides edit the card while the sync service is down.
+    kill "$sync_pid"
+    wait "$sync_pid" 2>/dev/null
+    local crlf=$'\r\n'
+    printf '%s' "${base/END:VCARD/TEL;TYPE=cell:+1 555 0101${crlf}END:VCARD}" >"$work/replica-guest.vcf"
+    printf '%s' "${base/END:VCARD/EMAIL:grace@example.org${crlf}END:VCARD}" >"$work/replica-host.vcf"
+    put=$(dav_code "$port" PUT "${path#/}" -u ada:ada-pw -H "Content-Type: text/vcard" \
+        --data-binary "@$work/replica-guest.vcf")
+    "$kith" --store "$store" put "$path" "$work/replica-host.vcf" >/dev/null
+    serve_sync
+    found=''
+    for _ in $(seq 1 120); do
+        "$kith" --store "$store" get "$path" >"$work/replica-got.vcf" 2>/dev/null
+        grep -q "^TEL;TYPE=cell:+1 555 0101" "$work/replica-got.vcf" &&
+            grep -q "^EMAIL:grace@example.org" "$work/replica-got.vcf" && found=yes && break
+        sleep 0.5
+    done
+    if [[ $put == 20[04] ]] && [ -n "$found" ] &&
+        "$kith" --store "$store" log | grep -q "Z contacts-image sync: merge main of sync"; then
+        pass "$arch edits made on the guest and the host while apart are merged by the guest, property by property"
+    else
+        fail "$arch the guest's merge (PUT $put): $(cat "$work/replica-got.vcf") $(tail -5 "$work/console")"
+    fi
+    dav "$port" GET "${path#/}" -u ada:ada-pw | head -c -4 >"$work/replica-served"
+    if cmp -s "$work/replica-served" "$work/replica-got.vcf"; then
+        pass "$arch the guest serves the merged card, byte for byte as the host holds it"
+    else
+        fail "$arch the merged card on the guest: $(cat "$work/replica-served")"
+    fi
+    kill "$sync_pid"
+    wait "$sync_pid" 2>/dev/null
+    stop_guest "$image"
+}
+
 # check_up_sync ARCH STORE: with kith up's VMs running, a card PUT to the contacts
 # VM reaches a laptop cloned from the sync VM, byte for byte, and a card the laptop
 # syncs reaches the contacts VM.
@@ -971,9 +1043,9 @@ check_tap() {
 }
 
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(hello https tap disk echo connect dns contacts calendar sync mail up)
+[ ${#checks[@]} -gt 0 ] || checks=(hello https tap disk echo connect dns contacts replica calendar sync mail up)
 # Run on aarch64 only when named (see the top).
-aarch64_only_when_named=" https tap disk echo connect sync mail up "
+aarch64_only_when_named=" https tap disk echo connect replica sync mail up "
 for arch in ${KITH_ARCHS:-x86_64 aarch64}; do
     for check in "${checks[@]}"; do
         if [ "$arch" = aarch64 ] && [ $# -eq 0 ] && [[ $aarch64_only_when_named == *" $check "* ]]; then

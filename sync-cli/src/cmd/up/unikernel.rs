@@ -31,8 +31,10 @@ use crate::running::{self, Registration};
 
 /// How long a VM may take from QEMU's start to its "serving" line (TCG is slow).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
-/// The size of a new service disk, in MiB.
-const DISK_MIB: u64 = 64;
+/// The size of a service disk, in MiB: sparse, so it takes only the space its store
+/// uses; a smaller disk from an earlier run grows to it (the store's pack region is
+/// whatever the disk holds past its tables).
+const DISK_MIB: u64 = 4096;
 
 /// A booted service VM.
 struct Vm {
@@ -87,6 +89,14 @@ fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> 
         };
         let written = write.write(ctx)?;
         eprintln!("kith: {}: {written}", path.display());
+    }
+    let disk = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if disk.metadata()?.len() < DISK_MIB << 20 {
+        disk.set_len(DISK_MIB << 20)
+            .with_context(|| format!("growing {} to {DISK_MIB} MiB", path.display()))?;
     }
     Ok(path)
 }
