@@ -1,8 +1,10 @@
 //! Watching branches move, whichever process moved them.
 //!
 //! One thread per store polls the ref store (every [`POLL`], or at once when this process
-//! moves a branch) and sends a [`RefEvent`] for every change to every subscriber. Services
-//! use it for IMAP IDLE, DAV sync tokens and DNS answers.
+//! moves a branch) and sends a [`RefEvent`] for every change to every subscriber. Where
+//! nothing else can move the refs (a disk, which one process owns), it only waits for
+//! this process's moves, so an idle unikernel is not woken to poll. Services use it for
+//! IMAP IDLE, DAV sync tokens and DNS answers.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -14,6 +16,9 @@ use crate::hash::Hash;
 
 /// How often other processes' ref moves are looked for.
 pub const POLL: Duration = Duration::from_millis(50);
+/// The poller's stack: it only lists refs (std's default is 2 MiB, which a unikernel
+/// allocates whole).
+const STACK: usize = 256 << 10;
 
 /// A ref moved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +75,7 @@ impl Watcher {
             let known = snapshot(&*refs);
             std::thread::Builder::new()
                 .name("kith-store-watch".into())
+                .stack_size(STACK)
                 .spawn(move || poll(refs, shared, known))
                 .expect("spawning the watch thread");
         }
@@ -94,10 +100,17 @@ fn poll(
     mut known: BTreeMap<String, Hash>,
 ) {
     let (lock, cond) = &*shared;
+    let others_move_refs = refs.shared();
     loop {
         {
             let state = lock.lock().unwrap();
-            let (mut state, _) = cond.wait_timeout_while(state, POLL, |s| !s.kicked).unwrap();
+            let mut state = if others_move_refs {
+                cond.wait_timeout_while(state, POLL, |s| !s.kicked)
+                    .unwrap()
+                    .0
+            } else {
+                cond.wait_while(state, |s| !s.kicked).unwrap()
+            };
             state.kicked = false;
         }
         let now = snapshot(&*refs);

@@ -379,6 +379,10 @@ impl<D: Device> RefStore for Disk<D> {
         Ok(self.state().refs.get(name).copied())
     }
 
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn compare_and_set(
         &self,
         name: &str,

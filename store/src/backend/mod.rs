@@ -58,6 +58,12 @@ pub trait RefStore: Send + Sync {
     fn list(&self) -> Result<Vec<(String, Hash)>>;
     /// Earlier values of a ref, newest first (its reflog), used to recover from damage.
     fn history(&self, name: &str) -> Result<Vec<Hash>>;
+    /// Whether anything but this handle's own store may move these refs (another
+    /// process on a store folder). When not (a disk, which one process owns), every move
+    /// goes through the store, so a watch waits for its moves instead of polling.
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// What garbage collection did.

@@ -25,6 +25,10 @@ const GATHER: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The remote's name for the sync service: its branches track as `remotes/sync/...`.
 const REMOTE: &str = "sync";
+/// The sync thread's stack. The kernel allocates a stack whole, and std's default of
+/// 2 MiB would be an eighth of a small VM; a handshake, a fetch and a merge need far
+/// less than this, which still leaves a wide margin (the kernel has no guard page).
+const STACK: usize = 512 << 10;
 
 /// Where and as whom an image syncs.
 pub struct Replica {
@@ -76,6 +80,7 @@ impl Replica {
         };
         std::thread::Builder::new()
             .name("replica-sync".into())
+            .stack_size(STACK)
             .spawn(move || syncing.run(&host, port, &events))?;
         Ok(())
     }
