@@ -3,18 +3,32 @@
 //! `<store dir>/local/` (mode 0700) holds `root.key`, `device.key`, `dkim.key`,
 //! `services/<service>.key` and `tsig/<device>.key`, each mode 0600. The store holds
 //! only the public halves. Where the system has no users to hide them from (the hermit
-//! unikernel), the modes are not set.
+//! unikernel), the modes are not set. A unikernel has no folder of its own: `kith disk
+//! write` puts the same files on a branch of its disk that never travels
+//! (`local/services`), which [`Local::on_branch`] reads.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use kith_store::Store;
+
 use crate::error::{Error, Result};
 
-/// The local state folder of one replica.
-#[derive(Clone, Debug)]
+/// The local state of one replica: a folder, or a disk's branch of secrets.
+#[derive(Clone)]
 pub struct Local {
     dir: PathBuf,
+    branch: Option<(Store, String)>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.branch {
+            Some((_, branch)) => write!(f, "Local(branch {branch})"),
+            None => write!(f, "Local({})", self.dir.display()),
+        }
+    }
 }
 
 /// The root key's file.
@@ -39,16 +53,26 @@ impl Local {
     pub fn new(store_dir: &Path) -> Local {
         Local {
             dir: store_dir.join("local"),
+            branch: None,
         }
     }
 
-    /// The folder itself.
+    /// The secrets `kith disk write` put on `branch` of a disk's store, read-only.
+    pub fn on_branch(store: Store, branch: &str) -> Local {
+        Local {
+            dir: PathBuf::from(format!("branch:{branch}")),
+            branch: Some((store, branch.to_string())),
+        }
+    }
+
+    /// The folder itself (`branch:NAME` for a branch).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Writes a secret file (0600), making its folders (0700).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.writable(name)?;
         let path = self.dir.join(name);
         let parent = path.parent().unwrap_or(&self.dir);
         private::create_dir(parent).map_err(|e| io(parent, e))?;
@@ -65,6 +89,12 @@ impl Local {
 
     /// Reads a secret file; `None` if absent.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        if let Some((store, branch)) = &self.branch {
+            let Some(head) = store.head(branch)? else {
+                return Ok(None);
+            };
+            return Ok(store.get(&store.commit(&head)?.tree, name)?);
+        }
         let path = self.dir.join(name);
         match fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -83,10 +113,27 @@ impl Local {
 
     /// Removes a secret file if present.
     pub fn remove(&self, name: &str) -> Result<()> {
+        self.writable(name)?;
         let path = self.dir.join(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Local {
+    /// Refuses changes to a disk's branch of secrets (`kith disk write` writes it).
+    fn writable(&self, name: &str) -> Result<()> {
+        match &self.branch {
+            Some(_) => Err(io(
+                &self.dir.join(name),
+                std::io::Error::new(
+                    std::io::ErrorKind::ReadOnlyFilesystem,
+                    "a disk's secrets are read-only; `kith disk write` writes them",
+                ),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -151,5 +198,23 @@ mod tests {
         assert_eq!(mode(&local.dir().join("tsig/laptop.key")), 0o600);
         assert_eq!(local.read("tsig/laptop.key").unwrap().unwrap(), b"secret");
         assert!(local.read("nothing").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_disks_branch_of_secrets_reads_like_the_folder_and_refuses_changes() {
+        let store = Store::memory();
+        let local = Local::on_branch(store.clone(), "local/services");
+        assert!(
+            local.read(&tsig_key("laptop")).unwrap().is_none(),
+            "no branch yet"
+        );
+        let mut tx = store.transaction("local/services").unwrap();
+        tx.put(&tsig_key("laptop"), b"secret").unwrap();
+        tx.commit("disk", "the keys").unwrap();
+        assert_eq!(local.read(&tsig_key("laptop")).unwrap().unwrap(), b"secret");
+        assert!(local.read(&tsig_key("phone")).unwrap().is_none());
+        assert!(local.write(&tsig_key("phone"), b"x").is_err());
+        assert!(local.remove(&tsig_key("laptop")).is_err());
+        assert!(local.read(&tsig_key("laptop")).unwrap().is_some());
     }
 }

@@ -264,16 +264,17 @@ fn up_serves_only_the_services_asked_for() {
 }
 
 #[test]
-fn disk_write_puts_every_service_key_or_only_those_named() {
+fn disk_write_puts_every_services_secrets_or_only_those_named() {
     let k = identity();
-    let disk = k.dir.path().join("all.raw");
-    let disk = disk.to_str().unwrap();
-    assert!(
-        k.ok(&["disk", "write", disk, "--size", "8"])
-            .contains("5 service keys")
-    );
-    // The keys on a disk's `local/services` branch, listed by `kith` on that disk.
-    let keys = |disk: &str| {
+    k.ok(&[
+        "device",
+        "add",
+        "laptop",
+        "-o",
+        k.dir.path().join("laptop.json").to_str().unwrap(),
+    ]);
+    // The files on a disk's `local/services` branch under FOLDER, listed by `kith`.
+    let ls = |disk: &str, folder: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_kith"))
             .args([
                 "--store",
@@ -281,7 +282,7 @@ fn disk_write_puts_every_service_key_or_only_those_named() {
                 "--branch",
                 "local/services",
             ])
-            .args(["ls", "/"])
+            .args(["ls", folder])
             .output()
             .unwrap();
         assert!(
@@ -291,22 +292,39 @@ fn disk_write_puts_every_service_key_or_only_those_named() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    let write = |name: &str, keys: &[&str]| {
+        let disk = k.dir.path().join(name).to_str().unwrap().to_string();
+        let mut args = vec!["disk", "write", &disk, "--size", "8"];
+        for key in keys {
+            args.extend(["--key", key]);
+        }
+        let out = k.ok(&args);
+        (disk, out)
+    };
+    let (all, out) = write("all.raw", &[]);
+    assert!(out.contains("7 secrets"), "{out}");
+    assert_eq!(ls(&all, "/"), "dkim.key\nservices/\ntsig/\n");
     assert_eq!(
-        keys(disk),
-        "dav.key\ndkim.key\ndns.key\nmail.key\nsync.key\n"
+        ls(&all, "/services"),
+        "dav.key\ndns.key\nmail.key\nsync.key\n"
     );
-    let mail = k.dir.path().join("mail.raw");
-    let mail = mail.to_str().unwrap();
-    k.ok(&["disk", "write", mail, "--size", "8", "--key", "mail"]);
+    assert_eq!(ls(&all, "/tsig"), "board.key\nlaptop.key\n");
+    let (mail, _) = write("mail.raw", &["mail"]);
     assert_eq!(
-        keys(mail),
-        "dkim.key\nmail.key\n",
-        "mail brings the DKIM key, nothing else"
+        ls(&mail, "/"),
+        "dkim.key\nservices/\n",
+        "mail brings the DKIM key"
     );
-    let dav = k.dir.path().join("dav.raw");
-    let dav = dav.to_str().unwrap();
-    k.ok(&["disk", "write", dav, "--size", "8", "--key", "dav"]);
-    assert_eq!(keys(dav), "dav.key\n");
-    let refused = k.fails(&["disk", "write", dav, "--key", "printer"]);
+    assert_eq!(ls(&mail, "/services"), "mail.key\n");
+    let (dns, _) = write("dns.raw", &["dns"]);
+    assert_eq!(
+        ls(&dns, "/"),
+        "services/\ntsig/\n",
+        "dns brings the TSIG secrets"
+    );
+    assert_eq!(ls(&dns, "/services"), "dns.key\n");
+    let (dav, _) = write("dav.raw", &["dav"]);
+    assert_eq!(ls(&dav, "/services"), "dav.key\n");
+    let refused = k.fails(&["disk", "write", &dav, "--key", "printer"]);
     assert!(refused.contains("possible values"), "{refused}");
 }

@@ -860,12 +860,19 @@ check_up() {
     else
         fail "$arch after kith up --unikernel stopped: $(pgrep -af "[q]emu-system.*$store" | head -3)"
     fi
-    # Every disk (read once the VMs are stopped) holds its own service's key and no other.
-    if [ "$("$kith" --store "disk:$store/local/unikernel/contacts.raw" --branch local/services ls / | tr '\n' ' ')" = "dav.key " ] &&
-        [ "$("$kith" --store "disk:$store/local/unikernel/mail.raw" --branch local/services ls / | tr '\n' ' ')" = "dkim.key mail.key " ]; then
-        pass "$arch each VM's disk holds only its own service's key"
+    # Every disk (read once the VMs are stopped) holds its own service's secrets and no
+    # other's: the service key, and the DKIM key for mail, the TSIG secrets for DNS.
+    disk_secrets() {
+        local disk="disk:$store/local/unikernel/$1.raw"
+        "$kith" --store "$disk" --branch local/services ls / | tr '\n' ' '
+        "$kith" --store "$disk" --branch local/services ls /services | tr '\n' ' '
+    }
+    if [ "$(disk_secrets contacts)" = "services/ dav.key " ] &&
+        [ "$(disk_secrets mail)" = "dkim.key services/ mail.key " ] &&
+        [ "$(disk_secrets dns)" = "services/ tsig/ dns.key " ]; then
+        pass "$arch each VM's disk holds only its own service's secrets"
     else
-        fail "$arch the keys on the VMs' disks"
+        fail "$arch the secrets on the VMs' disks: $(disk_secrets contacts)/ $(disk_secrets mail)/ $(disk_secrets dns)"
     fi
 }
 
@@ -998,6 +1005,25 @@ check_up_sync() {
         pass "$arch a record the laptop syncs is published by the DNS VM ($((($(date +%s%N) - started) / 1000000)) ms after the sync)"
     else
         fail "$arch the laptop's record on the DNS VM: $(tail -5 "$store/local/unikernel/dns.console")"
+    fi
+    # The laptop moves its own address with an update signed by its TSIG key: the DNS
+    # VM answers with it at once, and the laptop's replica gets the commit by sync.
+    local key
+    key=$(python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["tsig"]; print("hmac-sha256:" + t["name"] + ":" + t["secret"])' "$work/up-laptop-$arch.json")
+    found=''
+    if printf 'server 127.0.0.1 %s\nzone up.home.arpa.\nupdate add laptop.up.home.arpa. 300 A 192.0.2.55\nsend\n' \
+        "$(endpoint dns)" | knsupdate -y "$key" -t 10 -r 2 &&
+        [ "$(kdig @127.0.0.1 -p "$(endpoint dns)" +short +timeout=2 A laptop.up.home.arpa)" = 192.0.2.55 ]; then
+        for _ in $(seq 1 60); do
+            "$kith" --store "$laptop" sync >/dev/null 2>&1
+            "$kith" --store "$laptop" get /identity/zone/laptop 2>/dev/null | grep -q "192.0.2.55" && found=yes && break
+            sleep 1
+        done
+    fi
+    if [ -n "$found" ]; then
+        pass "$arch the DNS VM takes the laptop's signed update, and the laptop's replica gets it by sync"
+    else
+        fail "$arch the laptop's signed update to the DNS VM: $(tail -5 "$store/local/unikernel/dns.console")"
     fi
 }
 

@@ -5,10 +5,13 @@
 //! `/dev/vda` (`kith run IMAGE --disk DISK`); on the host, any command reads or changes
 //! it with `--store disk:DISK` (for example `kith --store disk:DISK fsck`).
 //!
-//! The replica's service keys (`local/services/*.key`, never in the synced store) and the
-//! zone's DKIM key (`dkim.key`) go onto the image's branch [`SERVICE_KEYS`], so that an
-//! image can serve TLS with the service certificate its identity holds and sign the mail
-//! it sends; the image is then as secret as the local folder.
+//! The replica's secrets an image needs (never in the synced store) go onto the image's
+//! branch [`SERVICE_KEYS`], laid out as in the local folder, which a branch named
+//! `local/...` never leaves: the service keys (`services/NAME.key`), so that an image can
+//! serve TLS with the service certificate its identity holds and sync as that service;
+//! the zone's DKIM key (`dkim.key`) with mail's, to sign the mail it sends; the devices'
+//! TSIG secrets (`tsig/DEVICE.key`) with dns's, to check their signed updates. The image
+//! is then as secret as those files. `--key` limits them to one service's.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,8 +57,8 @@ pub struct Write {
     /// The size of a new image in MiB (an existing one keeps its size)
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub size: u64,
-    /// Put only this service's key on the image (dav, mail, sync, dns; repeatable; mail
-    /// brings the DKIM key) [default: every service key]
+    /// Put only this service's secrets on the image (dav, mail, sync, dns; repeatable;
+    /// mail brings the DKIM key, dns the devices' TSIG secrets) [default: every service's]
     #[arg(long = "key", value_name = "SERVICE", value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
     pub keys: Vec<String>,
 }
@@ -88,7 +91,7 @@ impl Write {
             true => SERVICES.to_vec(),
             false => self.keys.iter().map(String::as_str).collect(),
         };
-        let keys = copy_service_keys(&Local::new(&ctx.dir), &disk, &services, &ctx.author())?;
+        let keys = write_service_keys(ctx, &disk, &services)?;
         Ok(Written {
             objects,
             branches: branches.len(),
@@ -123,7 +126,7 @@ impl std::fmt::Display for Written {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} objects, {} branches, {} service keys",
+            "{} objects, {} branches, {} secrets",
             self.objects, self.branches, self.keys
         )
     }
@@ -144,30 +147,37 @@ fn copy_objects(from: &Store, to: &Store) -> Result<u64> {
     Ok(copied)
 }
 
-/// Writes the replica's keys of `services` (and the DKIM key with mail's) onto `disk`'s
-/// [`SERVICE_KEYS`] branch; returns how many.
-fn copy_service_keys(
-    local: &Local,
-    disk: &Store,
-    services: &[&str],
-    author: &str,
-) -> Result<usize> {
+/// Replaces `disk`'s [`SERVICE_KEYS`] branch with the replica's keys of `services`, laid
+/// out as in the local folder (`services/NAME.key`), with the DKIM key beside mail's and
+/// the enrolled devices' TSIG secrets (`tsig/DEVICE.key`) beside dns's; returns how many.
+pub fn write_service_keys(ctx: &Context, disk: &Store, services: &[&str]) -> Result<usize> {
+    let local = Local::new(&ctx.dir);
+    let mut files = Vec::new();
+    for service in services {
+        files.push(local::service_key(service));
+    }
+    if services.contains(&"mail") {
+        files.push(local::DKIM_KEY.to_string());
+    }
+    if services.contains(&"dns") {
+        let tree = ctx.store.head_tree(ctx.branch())?;
+        for device in ctx.store.list(&tree, "/identity/tsig")? {
+            files.push(local::tsig_key(&device.name));
+        }
+    }
+    if let Some(old) = disk.head(SERVICE_KEYS)? {
+        disk.set_branch(SERVICE_KEYS, Some(old), None)?;
+    }
     let mut tx = disk.transaction(SERVICE_KEYS)?;
     let mut copied = 0;
-    for service in services {
-        if let Some(key) = local.read(&local::service_key(service))? {
-            tx.put(&format!("{service}.key"), &key)?;
+    for file in &files {
+        if let Some(key) = local.read(file)? {
+            tx.put(file, &key)?;
             copied += 1;
         }
     }
-    if services.contains(&"mail")
-        && let Some(key) = local.read(local::DKIM_KEY)?
-    {
-        tx.put(local::DKIM_KEY, &key)?;
-        copied += 1;
-    }
     if copied > 0 {
-        tx.commit(author, "kith disk write: the service keys")?;
+        tx.commit(&ctx.author(), "kith disk write: the service keys")?;
     }
     Ok(copied)
 }

@@ -74,14 +74,19 @@ pub fn run(ctx: &Context, services: &[Service], arch: Arch, memory: u32) -> Resu
 }
 
 /// The service's disk: kept when it exists (the VM's replica), else written from the
-/// store with that service's own key and no other.
+/// store; either way its secrets are that service's own and no other, as this replica
+/// holds them now (a device enrolled since the last run gets its TSIG secret there).
 fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> {
     let path = dir.join(format!("{}.raw", service_name(service)));
-    if !path.exists() {
-        let key = match service {
-            Service::Contacts | Service::Calendar => "dav".to_string(),
-            other => service_name(other),
-        };
+    let key = match service {
+        Service::Contacts | Service::Calendar => "dav".to_string(),
+        other => service_name(other),
+    };
+    if path.exists() {
+        let store = kith_store::Store::open_disk(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        disk::write_service_keys(ctx, &store, &[key.as_str()])?;
+    } else {
         let write = disk::Write {
             disk: path.clone(),
             size: DISK_MIB,

@@ -73,7 +73,7 @@ fn server_tls(store: &Store, site: &Site) -> kith_image::Result<Arc<tls::ServerC
     let cert = store
         .get(&store.head_tree(MAIN)?, &service_path("dav"))?
         .ok_or("the store has no dav service certificate")?;
-    let key = kith_image::service_key(store, "dav")?;
+    let key = kith_image::service_key(site, "dav")?;
     let chain = format!("{}{}", String::from_utf8(cert)?, site.root_cert()?);
     let provider = kith_identity::verify::ed25519_provider();
     Ok(tls::server_config_with(

@@ -4,8 +4,10 @@
 //! and TCP on the port given as the argument (default 53). It prints
 //! "dns: serving ZONE on port PORT" once it listens, and reloads the zone when the branch
 //! moves: with `--sync HOST:PORT`, also when a record changed on another replica reaches
-//! it through that sync service (its `dns` service key on the disk proves it). The TSIG
-//! secrets are not on the disk, so signed updates are refused for now.
+//! it through that sync service (its `dns` service key on the disk proves it). Devices
+//! change their own records with RFC 2136 updates signed by their TSIG keys, whose
+//! secrets `kith disk write --key dns` puts on the disk; each update is a commit by the
+//! device, which the sync thread then sends on.
 //!
 //! The network shell is plain blocking std sockets, one thread per TCP connection, not
 //! kith-identity's tokio shell (`dns::net`): that one needs `getsockname`, `FIONBIO` and

@@ -16,12 +16,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use kith_identity::enroll::Site;
+use kith_identity::local::{self, Local};
 use kith_store::{MAIN, Store};
 
 /// The disk holding the store.
 pub const DISK: &str = "/dev/vda";
-/// The disk's branch with the replica's secrets (`kith disk write`): `NAME.key` for the
-/// services, `dkim.key`.
+/// The disk's branch with the replica's secrets (`kith disk write`), laid out as a local
+/// folder: `services/NAME.key`, `dkim.key`, `tsig/DEVICE.key`.
 pub const SERVICE_KEYS: &str = "local/services";
 
 /// What an image's `serve` returns.
@@ -39,31 +40,24 @@ pub fn main(name: &str, serve: impl FnOnce() -> Result<()>) -> ExitCode {
     }
 }
 
-/// The store on [`DISK`] and the site of its `main` branch.
+/// The store on [`DISK`] and the site of its `main` branch, whose secrets are those on
+/// the disk's [`SERVICE_KEYS`] branch.
 pub fn open_site() -> Result<(Store, Site)> {
     let store = Store::open_disk(Path::new(DISK)).map_err(|e| {
         format!("{e}; attach a disk made with `kith disk write` (kith run --disk FILE)")
     })?;
-    let site = Site::new(store.clone(), MAIN, Path::new("/"));
+    let mut site = Site::new(store.clone(), MAIN, Path::new("/"));
+    site.local = Local::on_branch(store.clone(), SERVICE_KEYS);
     Ok((store, site))
 }
 
-/// The file `name` on the disk's [`SERVICE_KEYS`] branch, if `kith disk write` put it
-/// there.
-pub fn secret(store: &Store, name: &str) -> Result<Option<Vec<u8>>> {
-    let Some(keys) = store.head(SERVICE_KEYS)? else {
-        return Ok(None);
-    };
-    Ok(store.get(&store.commit(&keys)?.tree, name)?)
-}
-
-/// The service key `NAME.key` from the disk, or an error saying how to put it there.
-pub fn service_key(store: &Store, service: &str) -> Result<Vec<u8>> {
+/// The service key of `service` from the disk, or an error saying how to put it there.
+pub fn service_key(site: &Site, service: &str) -> Result<Vec<u8>> {
     let missing = format!(
-        "the disk has no {service} service key: write it with `kith disk write` on the \
-replica that made the zone"
+        "the disk has no {service} service key: write it with `kith disk write --key \
+{service}` on the replica that made the zone"
     );
-    Ok(secret(store, &format!("{service}.key"))?.ok_or(missing)?)
+    Ok(site.local.read(&local::service_key(service))?.ok_or(missing)?)
 }
 
 /// The option naming the sync service to keep the replica in step with.

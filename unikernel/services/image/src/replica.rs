@@ -62,7 +62,7 @@ impl Replica {
             return Ok(());
         };
         let store = self.site.store.clone();
-        let credentials = crate::service_key(&store, self.service)
+        let credentials = crate::service_key(&self.site, self.service)
             .and_then(|key| Ok(Credentials::of_service_key(&self.site, self.service, &key)?));
         let credentials = match credentials {
             Ok(credentials) => credentials,

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kith_identity::enroll::DKIM_SELECTOR;
+use kith_identity::enroll::{DKIM_SELECTOR, Site};
 use kith_identity::link::Credentials;
+use kith_identity::local;
 use kith_image::replica::Replica;
 use kith_mail::smtp::server::{self, Service, Tls};
 use kith_mail::smtp::{self, auth::Checker, writer};
@@ -43,7 +44,7 @@ fn serve() -> kith_image::Result<()> {
     let origin = site.origin()?.to_string();
     let domain = origin.trim_end_matches('.').to_ascii_lowercase();
     let host = format!("mail.{domain}");
-    let key = kith_image::service_key(&store, "mail")?;
+    let key = kith_image::service_key(&site, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
     let tls =
         Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
@@ -65,7 +66,7 @@ fn serve() -> kith_image::Result<()> {
             mode: smtp::Mode::Inbound,
         },
         accounts: Arc::clone(&accounts),
-        dkim: dkim(&store, &domain)?,
+        dkim: dkim(&site, &domain)?,
         checker: Some(Arc::new(Checker::new(&[resolver], runtime.clone(), &host)?)),
         writer: Arc::new(writer::Writer::spawn(
             store.clone(),
@@ -132,8 +133,8 @@ fn runtime() -> std::io::Result<tokio::runtime::Handle> {
 }
 
 /// The zone's DKIM signer, when `kith disk write` found the key on the replica.
-fn dkim(store: &Store, domain: &str) -> kith_image::Result<Option<Arc<queue::Dkim>>> {
-    let Some(pem) = kith_image::secret(store, "dkim.key")? else {
+fn dkim(site: &Site, domain: &str) -> kith_image::Result<Option<Arc<queue::Dkim>>> {
+    let Some(pem) = site.local.read(local::DKIM_KEY)? else {
         eprintln!("mail: no DKIM key on the disk: outbound mail goes unsigned");
         return Ok(None);
     };

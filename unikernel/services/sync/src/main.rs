@@ -23,7 +23,7 @@ fn serve() -> kith_image::Result<()> {
     let port = kith_image::port_argument(PORT)?;
     let (store, site) = kith_image::open_site()?;
     let origin = site.origin()?;
-    let key = kith_image::service_key(&store, "sync")?;
+    let key = kith_image::service_key(&site, "sync")?;
     let credentials = Credentials::of_service_key(&site, "sync", &key)?;
     let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     let running = sync_service::start_with(site, credentials, listen)?;
