@@ -880,9 +880,10 @@ check_up() {
 # guest reaches it as 10.0.2.2): a PUT reaches the host; edits made on both
 # sides while the sync service is down are merged by the guest once it is back.
 check_replica() {
-    local arch=$1 image=$2 disk="$work/replica-$arch.raw" store port sync_port sync_pid found=''
-    local path=/contacts/ada/default/grace.vcf
-    if ! store=$(contacts_site) ||
+    local arch=$1 image=$2 disk="$work/replica-$arch.raw" site store="$work/replica-store-$1"
+    local port sync_port sync_pid found='' path=/contacts/ada/default/grace.vcf
+    # A copy of the DAV site (the same identity), so the other checks' site stays as made.
+    if ! site=$(contacts_site) || ! cp -a "$site" "$store" ||
         ! "$kith" --store "$store" disk write "$disk" --size 16 --key dav >/dev/null; then
         fail "$arch kith disk write for the replica check"
         return
