@@ -91,7 +91,7 @@ pub struct Site {
 
 impl std::fmt::Debug for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Site({} at {})", self.branch, self.local.dir().display())
+        write!(f, "Site({} at {:?})", self.branch, self.local)
     }
 }
 

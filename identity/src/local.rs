@@ -17,16 +17,18 @@ use crate::error::{Error, Result};
 
 /// The local state of one replica: a folder, or a disk's branch of secrets.
 #[derive(Clone)]
-pub struct Local {
-    dir: PathBuf,
-    branch: Option<(Store, String)>,
+pub enum Local {
+    /// `<store dir>/local/`.
+    Folder(PathBuf),
+    /// A branch of a disk's store, read-only (see [`Local::on_branch`]).
+    Branch(Store, String),
 }
 
 impl std::fmt::Debug for Local {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.branch {
-            Some((_, branch)) => write!(f, "Local(branch {branch})"),
-            None => write!(f, "Local({})", self.dir.display()),
+        match self {
+            Local::Folder(dir) => write!(f, "Local({})", dir.display()),
+            Local::Branch(_, branch) => write!(f, "Local(branch {branch})"),
         }
     }
 }
@@ -51,32 +53,21 @@ pub fn tsig_key(device: &str) -> String {
 impl Local {
     /// The local state of the store in `store_dir`.
     pub fn new(store_dir: &Path) -> Local {
-        Local {
-            dir: store_dir.join("local"),
-            branch: None,
-        }
+        Local::Folder(store_dir.join("local"))
     }
 
     /// The secrets `kith disk write` put on `branch` of a disk's store, read-only.
     pub fn on_branch(store: Store, branch: &str) -> Local {
-        Local {
-            dir: PathBuf::from(format!("branch:{branch}")),
-            branch: Some((store, branch.to_string())),
-        }
-    }
-
-    /// The folder itself (`branch:NAME` for a branch).
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Local::Branch(store, branch.to_string())
     }
 
     /// Writes a secret file (0600), making its folders (0700).
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.writable(name)?;
-        let path = self.dir.join(name);
-        let parent = path.parent().unwrap_or(&self.dir);
+        let dir = self.folder(name)?;
+        let path = dir.join(name);
+        let parent = path.parent().unwrap_or(dir);
         private::create_dir(parent).map_err(|e| io(parent, e))?;
-        private::restrict_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
+        private::restrict_dir(dir).map_err(|e| io(dir, e))?;
         let tmp = path.with_extension("tmp");
         let mut file = private::file_options()
             .open(&tmp)
@@ -89,13 +80,11 @@ impl Local {
 
     /// Reads a secret file; `None` if absent.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        if let Some((store, branch)) = &self.branch {
-            let Some(head) = store.head(branch)? else {
-                return Ok(None);
-            };
-            return Ok(store.get(&store.commit(&head)?.tree, name)?);
-        }
-        let path = self.dir.join(name);
+        let dir = match self {
+            Local::Folder(dir) => dir,
+            Local::Branch(store, branch) => return Ok(store.get(&store.head_tree(branch)?, name)?),
+        };
+        let path = dir.join(name);
         match fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -107,14 +96,16 @@ impl Local {
     pub fn require(&self, name: &str, what: &'static str) -> Result<Vec<u8>> {
         self.read(name)?.ok_or_else(|| Error::MissingSecret {
             what,
-            path: self.dir.join(name),
+            path: match self {
+                Local::Folder(dir) => dir.join(name),
+                Local::Branch(_, branch) => Path::new(branch).join(name),
+            },
         })
     }
 
     /// Removes a secret file if present.
     pub fn remove(&self, name: &str) -> Result<()> {
-        self.writable(name)?;
-        let path = self.dir.join(name);
+        let path = self.folder(name)?.join(name);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
             _ => Ok(()),
@@ -123,17 +114,18 @@ impl Local {
 }
 
 impl Local {
-    /// Refuses changes to a disk's branch of secrets (`kith disk write` writes it).
-    fn writable(&self, name: &str) -> Result<()> {
-        match &self.branch {
-            Some(_) => Err(io(
-                &self.dir.join(name),
+    /// The folder, for a change to `name`; a disk's branch of secrets refuses changes
+    /// (`kith disk write` writes it).
+    fn folder(&self, name: &str) -> Result<&Path> {
+        match self {
+            Local::Folder(dir) => Ok(dir),
+            Local::Branch(_, branch) => Err(io(
+                &Path::new(branch).join(name),
                 std::io::Error::new(
                     std::io::ErrorKind::ReadOnlyFilesystem,
                     "a disk's secrets are read-only; `kith disk write` writes them",
                 ),
             )),
-            None => Ok(()),
         }
     }
 }
@@ -193,9 +185,10 @@ mod tests {
         let local = Local::new(dir.path());
         local.write(&tsig_key("laptop"), b"secret").unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(local.dir()), 0o700);
-        assert_eq!(mode(&local.dir().join("tsig")), 0o700);
-        assert_eq!(mode(&local.dir().join("tsig/laptop.key")), 0o600);
+        let folder = dir.path().join("local");
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&folder.join("tsig")), 0o700);
+        assert_eq!(mode(&folder.join("tsig/laptop.key")), 0o600);
         assert_eq!(local.read("tsig/laptop.key").unwrap().unwrap(), b"secret");
         assert!(local.read("nothing").unwrap().is_none());
     }

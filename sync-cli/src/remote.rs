@@ -139,18 +139,15 @@ impl Link {
 /// Adds what to do next to the errors a user can act on.
 fn explain(e: kith_identity::Error, url: &Url) -> anyhow::Error {
     let text = e.to_string();
-    let hint = match &e {
-        _ if text.contains("alert") || text.contains("certificate") => {
-            "; the peer refused this device's certificate, or its own is not from your root: \
-             is this device enrolled (`kith device add`) and not revoked?"
-        }
-        _ if text.contains("timed out") => {
-            "; the peer stopped answering: run the same command again, it resumes"
-        }
-        kith_identity::Error::Sync(TransportError::Closed { .. }) => {
-            "; run the same command again, it resumes where it stopped"
-        }
-        _ => "",
+    let hint = if text.contains("alert") || text.contains("certificate") {
+        "; the peer refused this device's certificate, or its own is not from your root: \
+         is this device enrolled (`kith device add`) and not revoked?"
+    } else if text.contains("timed out") {
+        "; the peer stopped answering: run the same command again, it resumes"
+    } else if matches!(e, kith_identity::Error::Sync(TransportError::Closed { .. })) {
+        "; run the same command again, it resumes where it stopped"
+    } else {
+        ""
     };
     anyhow!("syncing with {url}: {text}{hint}")
 }

@@ -27,8 +27,10 @@ use crate::context::Context;
 /// (`dav.key`, ...), for the service images.
 pub const SERVICE_KEYS: &str = "local/services";
 
-/// The services whose keys an image may need.
-const SERVICES: &[&str] = &["dav", "mail", "sync", "dns"];
+/// The services whose keys an image may need: every service certificate's.
+fn services() -> impl Iterator<Item = &'static str> {
+    kith_identity::enroll::SERVICES.iter().map(|s| s.name)
+}
 
 /// Disk images holding a store, for unikernel services.
 #[derive(Args, Debug)]
@@ -59,7 +61,7 @@ pub struct Write {
     pub size: u64,
     /// Put only this service's secrets on the image (dav, mail, sync, dns; repeatable;
     /// mail brings the DKIM key, dns the devices' TSIG secrets) [default: every service's]
-    #[arg(long = "key", value_name = "SERVICE", value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
+    #[arg(long = "key", value_name = "SERVICE", value_parser = clap::builder::PossibleValuesParser::new(services()))]
     pub keys: Vec<String>,
 }
 
@@ -88,7 +90,7 @@ impl Write {
             disk.set_branch(name, None, Some(*head))?;
         }
         let services: Vec<&str> = match self.keys.is_empty() {
-            true => SERVICES.to_vec(),
+            true => services().collect(),
             false => self.keys.iter().map(String::as_str).collect(),
         };
         let keys = write_service_keys(ctx, &disk, &services)?;

@@ -82,11 +82,7 @@ fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> 
         Service::Contacts | Service::Calendar => "dav".to_string(),
         other => service_name(other),
     };
-    if path.exists() {
-        let store = kith_store::Store::open_disk(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        disk::write_service_keys(ctx, &store, &[key.as_str()])?;
-    } else {
+    if !path.exists() {
         let write = disk::Write {
             disk: path.clone(),
             size: DISK_MIB,
@@ -94,15 +90,19 @@ fn prepare_disk(ctx: &Context, dir: &Path, service: Service) -> Result<PathBuf> 
         };
         let written = write.write(ctx)?;
         eprintln!("kith: {}: {written}", path.display());
+        return Ok(path);
     }
-    let disk = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    if disk.metadata()?.len() < DISK_MIB << 20 {
-        disk.set_len(DISK_MIB << 20)
+    if file.metadata()?.len() < DISK_MIB << 20 {
+        file.set_len(DISK_MIB << 20)
             .with_context(|| format!("growing {} to {DISK_MIB} MiB", path.display()))?;
     }
+    let store = kith_store::Store::open_disk(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    disk::write_service_keys(ctx, &store, &[key.as_str()])?;
     Ok(path)
 }
 

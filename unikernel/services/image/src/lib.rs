@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use kith_identity::enroll::Site;
+use kith_identity::link::Credentials;
 use kith_identity::local::{self, Local};
 use kith_store::{MAIN, Store};
 
@@ -57,7 +58,16 @@ pub fn service_key(site: &Site, service: &str) -> Result<Vec<u8>> {
         "the disk has no {service} service key: write it with `kith disk write --key \
 {service}` on the replica that made the zone"
     );
-    Ok(site.local.read(&local::service_key(service))?.ok_or(missing)?)
+    Ok(site
+        .local
+        .read(&local::service_key(service))?
+        .ok_or(missing)?)
+}
+
+/// What the image presents as `service`: the stored certificate with the disk's key.
+pub fn credentials(site: &Site, service: &str) -> Result<Credentials> {
+    let key = service_key(site, service)?;
+    Ok(Credentials::of_service_key(site, service, &key)?)
 }
 
 /// The option naming the sync service to keep the replica in step with.

@@ -62,9 +62,7 @@ impl Replica {
             return Ok(());
         };
         let store = self.site.store.clone();
-        let credentials = crate::service_key(&self.site, self.service)
-            .and_then(|key| Ok(Credentials::of_service_key(&self.site, self.service, &key)?));
-        let credentials = match credentials {
+        let credentials = match crate::credentials(&self.site, self.service) {
             Ok(credentials) => credentials,
             Err(e) => {
                 eprintln!("{name}: {e}; this replica does not sync");

@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kith_identity::enroll::{DKIM_SELECTOR, Site};
-use kith_identity::link::Credentials;
 use kith_identity::local;
 use kith_image::replica::Replica;
 use kith_mail::smtp::server::{self, Service, Tls};
 use kith_mail::smtp::{self, auth::Checker, writer};
 use kith_mail::{Accounts, imap, queue};
-use kith_store::{MAIN, Mergers, Store};
+use kith_store::{MAIN, Mergers};
 /// The name server without an argument: QEMU user networking's.
 const RESOLVER: &str = "10.0.2.3:53";
 /// The largest message taken, as `kith serve mail` takes by default.
@@ -44,10 +43,8 @@ fn serve() -> kith_image::Result<()> {
     let origin = site.origin()?.to_string();
     let domain = origin.trim_end_matches('.').to_ascii_lowercase();
     let host = format!("mail.{domain}");
-    let key = kith_image::service_key(&site, "mail")?;
     let provider = kith_identity::verify::ed25519_provider();
-    let tls =
-        Credentials::of_service_key(&site, "mail", &key)?.public_server_config_with(provider)?;
+    let tls = kith_image::credentials(&site, "mail")?.public_server_config_with(provider)?;
     let runtime = runtime()?;
     let accounts: Arc<dyn Accounts> = Arc::new(kith_dav::accounts::password_check(
         store.clone(),

@@ -9,7 +9,6 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use kith_identity::link::Credentials;
 use kith_identity::sync_service;
 
 /// The port Kith's sync service listens on by default (`_kith-sync._tcp`).
@@ -21,10 +20,9 @@ fn main() -> ExitCode {
 
 fn serve() -> kith_image::Result<()> {
     let port = kith_image::port_argument(PORT)?;
-    let (store, site) = kith_image::open_site()?;
+    let (_, site) = kith_image::open_site()?;
     let origin = site.origin()?;
-    let key = kith_image::service_key(&site, "sync")?;
-    let credentials = Credentials::of_service_key(&site, "sync", &key)?;
+    let credentials = kith_image::credentials(&site, "sync")?;
     let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     let running = sync_service::start_with(site, credentials, listen)?;
     println!("sync: serving {origin} on port {}", running.addr.port());
